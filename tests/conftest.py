@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -14,10 +15,8 @@ def _link_collection():
     link = os.path.join(parent, "docker")
     os.makedirs(parent, exist_ok=True)
     if not os.path.lexists(link):
-        try:
+        with contextlib.suppress(FileExistsError):  # another test process made it first
             os.symlink(os.path.join("..", "..", "..", ".."), link)
-        except FileExistsError:  # another test process made it first
-            pass
 
 
 _link_collection()

@@ -7,6 +7,7 @@ Plain Python, no Ansible imports, so it is unit-tested directly.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -70,10 +71,8 @@ def atomic_write(path, data, mode=None, validate=None, makedirs=True, dir_mode=0
             validate(tmp)
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise
     _fsync_dir(directory)
     return path

@@ -35,7 +35,9 @@ def ansible_playbook(*args, check=True, env=None, timeout=900):
         cmd, cwd=ROOT, env=env or ansible_env(), capture_output=True, text=True, timeout=timeout, check=False
     )
     if check and proc.returncode != 0:
-        raise AssertionError("ansible-playbook %s failed (rc=%d)\n%s\n%s" % (args, proc.returncode, proc.stdout, proc.stderr))
+        raise AssertionError(
+            "ansible-playbook %s failed (rc=%d)\n%s\n%s" % (args, proc.returncode, proc.stdout, proc.stderr)
+        )
     return proc
 
 
@@ -75,3 +77,41 @@ def docker_cli():
     proc = subprocess.run([DOCKER, "info", "--format", "{{json .SecurityOptions}}"], capture_output=True, text=True)
     assert proc.returncode == 0, "no Docker engine answers (run lab/dockerd-ensure): %s" % proc.stderr
     return DOCKER
+
+
+@pytest.fixture(scope="session")
+def lab_inventory():
+    """Inventory of one running AppArmor lab VM (host ``confine-vm-1``).
+
+    Uses ``$CONFINE_LAB_INVENTORY`` when it names an inventory of VMs that are already up; otherwise boots one VM with
+    ``lab/vm/start`` in ``.lab/tests`` and stops it at the end of the session.
+    """
+    given = os.environ.get("CONFINE_LAB_INVENTORY")
+    if given:
+        yield given
+        return
+    env = dict(os.environ, CONFINE_LAB_STATE=os.path.join(ROOT, ".lab", "tests"))
+    start = subprocess.run(
+        [os.path.join(ROOT, "lab", "vm", "start"), "-n", "1"], env=env, capture_output=True, text=True, check=False
+    )
+    assert start.returncode == 0, "lab/vm/start failed:\n%s\n%s" % (start.stdout, start.stderr)
+    inventory = os.path.join(env["CONFINE_LAB_STATE"], "inventory.yml")
+    assert os.path.exists(inventory), start.stdout
+    try:
+        yield inventory
+    finally:
+        subprocess.run([os.path.join(ROOT, "lab", "vm", "stop"), "--all"], env=env, capture_output=True, check=False)
+
+
+def vm_ssh(inventory, *command, host="confine-vm-1", check=True, timeout=300):
+    """Run ``command`` in a lab VM over SSH, using the lab's own ``lab/vm/ssh`` (state dir next to ``inventory``)."""
+    env = dict(os.environ, CONFINE_LAB_STATE=os.path.dirname(os.path.abspath(inventory)))
+    proc = subprocess.run(
+        [os.path.join(ROOT, "lab", "vm", "ssh"), host, "--", *command],
+        env=env, capture_output=True, text=True, timeout=timeout, check=False,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            "%s failed in %s (rc=%d)\n%s\n%s" % (command, host, proc.returncode, proc.stdout, proc.stderr)
+        )
+    return proc

@@ -1,0 +1,67 @@
+"""Tests for the shared safe-write helper."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from ansible_collections.confine.docker.plugins.module_utils import _io
+
+
+def test_atomic_write_creates_file_with_mode_and_parent(tmp_path):
+    target = tmp_path / "sub" / "profile.json"
+    _io.atomic_write(str(target), "{}\n", mode=0o600)
+    assert target.read_text() == "{}\n"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+def test_atomic_write_keeps_existing_mode(tmp_path):
+    target = tmp_path / "daemon.json"
+    target.write_text("old")
+    os.chmod(target, 0o640)
+    _io.atomic_write(str(target), b"new")
+    assert target.read_bytes() == b"new"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+
+
+def test_failed_validation_leaves_target_and_no_temp_file(tmp_path):
+    target = tmp_path / "daemon.json"
+    target.write_text("old")
+
+    def refuse(path):
+        with open(path) as handle:
+            assert handle.read() == "bad"
+        raise ValueError("refused")
+
+    with pytest.raises(ValueError, match="refused"):
+        _io.atomic_write(str(target), "bad", validate=refuse)
+    assert target.read_text() == "old"
+    assert sorted(os.listdir(tmp_path)) == ["daemon.json"]
+
+
+def test_missing_directory_without_makedirs(tmp_path):
+    with pytest.raises(_io.WriteError, match="does not exist"):
+        _io.atomic_write(str(tmp_path / "nope" / "f"), "x", makedirs=False)
+
+
+def test_backup_copies_content_and_returns_none_for_missing(tmp_path):
+    target = tmp_path / "f"
+    assert _io.backup_file(str(target)) is None
+    target.write_text("keep me")
+    backup = _io.backup_file(str(target))
+    assert backup != str(target)
+    with open(backup) as handle:
+        assert handle.read() == "keep me"
+    assert backup.startswith(str(target) + ".") and backup.endswith("~")
+
+
+def test_read_and_remove(tmp_path):
+    target = tmp_path / "f"
+    assert _io.read_text(str(target)) is None
+    assert _io.remove_file(str(target)) is False
+    target.write_text("x")
+    assert _io.read_text(str(target)) == "x"
+    assert _io.remove_file(str(target)) is True
+    assert not target.exists()
