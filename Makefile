@@ -73,10 +73,10 @@ integration-vm: setup images vm
 molecule: molecule-default molecule-vm
 
 molecule-default: setup images
-	cd $(CURDIR) && $(BIN)/molecule test -s default
+	$(BIN)/molecule test -s default
 
 molecule-vm: setup images vm
-	cd $(CURDIR) && $(BIN)/molecule test -s vm
+	$(BIN)/molecule test -s vm
 
 # Build the collection tarball and prove it installs and resolves from a plain `ansible-galaxy collection install`.
 collection: venv

@@ -1,0 +1,116 @@
+# Helpers shared by lab/vm/{start,stop,ssh,status}; sourced, never run.
+# shellcheck shell=bash
+# shellcheck source=../lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+
+VM_KEY=$LAB_CACHE/vm/id_ed25519
+VM_DIR=$LAB_STATE/vms
+SSH_OPTS=(-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o IdentitiesOnly=yes
+    -o BatchMode=yes -o ConnectTimeout=5 -o ServerAliveInterval=15 -i "$VM_KEY")
+
+vm_names() { # every VM with a state dir, in order
+    [ -d "$VM_DIR" ] || return 0
+    find "$VM_DIR" -mindepth 1 -maxdepth 1 -type d -name 'confine-vm-*' -printf '%f\n' | sort -t- -k3 -n
+}
+
+vm_pid() { # NAME -> pid of its running qemu (exit 1 when not running)
+    local pidfile=$VM_DIR/$1/qemu.pid pid
+    [ -s "$pidfile" ] || return 1
+    pid=$(cat "$pidfile")
+    [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "qemu-system-x86_64 .*-name $1 " ||
+        return 1
+    printf '%s\n' "$pid"
+}
+
+vm_port() { cat "$VM_DIR/$1/ssh.port"; }
+
+vm_ssh() { # NAME CMD... (CMD is one remote shell command line)
+    local name=$1
+    shift
+    port_ssh "$(vm_port "$name")" "$@"
+}
+
+port_ssh() { # PORT CMD...
+    local port=$1
+    shift
+    ssh "${SSH_OPTS[@]}" -p "$port" root@127.0.0.1 "$@"
+}
+
+# qemu_launch NAME DISK FORMAT BOOTDIR RUNDIR PORT: boot DISK (kernel and initrd from BOOTDIR) daemonised under TCG,
+# SSH forwarded from 127.0.0.1:PORT, serial log, pidfile and monitor socket in RUNDIR.
+qemu_launch() {
+    local name=$1 disk=$2 format=$3 boot=$4 run=$5 port=$6
+    now >"$run/started"
+    : >"$run/serial.log"
+    qemu-system-x86_64 -name "$name" \
+        -accel tcg,thread=multi -smp "${CONFINE_LAB_VM_CPUS:-2}" -m "${CONFINE_LAB_VM_MEMORY:-2048}" \
+        -kernel "$boot/vmlinuz" -initrd "$boot/initrd.img" \
+        -append "root=/dev/vda rw console=ttyS0,115200 systemd.hostname=$name mitigations=off" \
+        -drive "file=$disk,if=virtio,format=$format,cache=unsafe,discard=unmap" \
+        -netdev "user,id=net0,hostfwd=tcp:127.0.0.1:$port-:22" -device virtio-net-pci,netdev=net0 \
+        -device virtio-rng-pci \
+        -display none -serial "file:$run/serial.log" -monitor "unix:$run/monitor.sock,server,nowait" \
+        -daemonize -pidfile "$run/qemu.pid"
+}
+
+# wait_ssh_port PORT RUNDIR TIMEOUT LABEL: wait until SSH answers; fail when qemu exits or TIMEOUT passes
+wait_ssh_port() {
+    local port=$1 run=$2 timeout=$3 label=$4 t0 pid
+    t0=$(cat "$run/started")
+    pid=$(cat "$run/qemu.pid")
+    while ! port_ssh "$port" true 2>/dev/null; do
+        if [ ! -d "/proc/$pid" ]; then
+            tail -n 20 "$run/serial.log" >&2
+            die "$label: qemu exited (serial log: $run/serial.log)"
+        fi
+        if [ "$(elapsed "$t0" | cut -d. -f1)" -ge "$timeout" ]; then
+            tail -n 20 "$run/serial.log" >&2
+            die "$label: no SSH after $timeout s (serial log: $run/serial.log)"
+        fi
+        sleep 1
+    done
+    log "$label: boot to SSH $(elapsed "$t0") s"
+}
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+write_inventory() { # inventory.yml and ssh_config for every running VM
+    local name port inv=$LAB_STATE/inventory.yml cfg=$LAB_STATE/ssh_config hosts=""
+    mkdir -p "$LAB_STATE"
+    : >"$cfg.tmp"
+    for name in $(vm_names); do
+        vm_pid "$name" >/dev/null || continue
+        port=$(vm_port "$name")
+        hosts+="        $name:
+          ansible_port: $port
+"
+        cat >>"$cfg.tmp" <<CFG
+Host $name
+    HostName 127.0.0.1
+    Port $port
+    User root
+    IdentityFile $VM_KEY
+    IdentitiesOnly yes
+    StrictHostKeyChecking no
+    UserKnownHostsFile /dev/null
+    LogLevel ERROR
+
+CFG
+    done
+    {
+        printf '%s\n' "# Written by lab/vm/start: the running lab VMs." "all:" "  children:" "    confine_lab:" \
+            "      vars:" "        ansible_host: 127.0.0.1" "        ansible_user: root" \
+            "        ansible_ssh_private_key_file: $VM_KEY" "        ansible_python_interpreter: /usr/bin/python3" \
+            "        ansible_ssh_common_args: >-" \
+            "          -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o IdentitiesOnly=yes -o LogLevel=ERROR"
+        if [ -z "$hosts" ]; then
+            printf '      hosts: {}\n'
+        else
+            printf '      hosts:\n%s' "$hosts"
+        fi
+    } >"$inv.tmp"
+    mv "$cfg.tmp" "$cfg"
+    mv "$inv.tmp" "$inv"
+}

@@ -1,0 +1,231 @@
+#!/usr/bin/python
+# Copyright: confine.docker contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: daemon_config
+short_description: Safely edit the Docker daemon's daemon.json with validation and backup
+version_added: 0.1.0
+author: confine.docker contributors (@confine)
+description:
+  - Manages the Docker daemon configuration file (C(/etc/docker/daemon.json) by default).
+  - O(settings) are deep-merged into the current content (objects merge key by key, other values are replaced) and
+    the keys in O(remove) are dropped. Every other key the file had is kept with its value unchanged; the file is
+    written with sorted keys and a two-space indent.
+  - Before anything is written the result is validated - known keys and their JSON types, C(log-level) values,
+    C(default-ulimits) shape, a C(seccomp-profile) path must exist and pass the collection's seccomp validator - and,
+    when the installed C(dockerd) has C(--validate) (Docker 23 and later), with C(dockerd --validate --config-file).
+    Docker 20.10 has no C(--validate); then only the module's own validation runs and RV(validated_by) says so.
+  - A daemon.json that does not parse as JSON is never overwritten; the task fails with the line and column of the
+    error and the file is left for the user to fix.
+  - The write is atomic (temporary file beside the target, renamed over it). The module does not restart Docker; it
+    returns RV(needs_restart) and RV(reload_keys) so that a handler can restart, or reload with C(SIGHUP) when every
+    changed key is reloadable. The C(confine.docker.daemon) role does that safely and restores the backup when
+    dockerd does not come back.
+extends_documentation_fragment:
+  - confine.docker.attributes
+options:
+  path:
+    description:
+      - Path of the daemon configuration file.
+    type: path
+    default: /etc/docker/daemon.json
+  settings:
+    description:
+      - Keys and values to merge into the file. Nested objects (C(log-opts), C(default-ulimits), C(features), ...)
+        are merged key by key.
+    type: dict
+    default: {}
+  remove:
+    description:
+      - Top-level keys to drop. A dotted name (C(log-opts.max-size)) drops a nested key when no top-level key has
+        that exact name.
+      - Applied after O(settings).
+    type: list
+    elements: str
+    default: []
+  allow_unknown:
+    description:
+      - Accept keys the module does not know (newer Docker releases, plugins). They are kept unvalidated and a
+        warning names them. Without it an unknown key fails the task.
+    type: bool
+    default: false
+  validate_seccomp:
+    description:
+      - Check that a C(seccomp-profile) value other than C(unconfined) or C(builtin) names an existing file on the
+        host that passes the collection's seccomp validator.
+    type: bool
+    default: true
+  dockerd_path:
+    description:
+      - The C(dockerd) binary used for C(dockerd --validate) where it supports that option.
+    type: str
+    default: dockerd
+  backup:
+    description:
+      - Keep a copy of the old file (C(<path>.<pid>.<timestamp>~)) before it is replaced; its path is returned in
+        RV(backup_file).
+    type: bool
+    default: false
+notes:
+  - Docker reads daemon.json only at start, or on C(SIGHUP) for the keys listed in RV(reload_keys).
+  - Settings given both in daemon.json and as C(dockerd) command-line flags make dockerd refuse to start; keep
+    each setting in one place.
+seealso:
+  - name: Docker daemon configuration file
+    description: The daemon.json reference, including which keys a reload applies.
+    link: https://docs.docker.com/reference/cli/dockerd/#daemon-configuration-file
+"""
+
+EXAMPLES = r"""
+- name: Harden the Docker daemon
+  confine.docker.daemon_config:
+    settings:
+      no-new-privileges: true
+      live-restore: true
+      icc: false
+      userland-proxy: false
+      log-level: info
+    backup: true
+  register: daemon_json
+
+- name: Use the project's seccomp baseline daemon-wide and bound the json-file logs
+  confine.docker.daemon_config:
+    settings:
+      seccomp-profile: /etc/docker/seccomp/baseline.json
+      log-opts:
+        max-size: 10m
+        max-file: "3"
+
+- name: Drop a setting and a nested log option
+  confine.docker.daemon_config:
+    remove:
+      - userns-remap
+      - log-opts.max-file
+"""
+
+RETURN = r"""
+changed_keys:
+  description: Top-level keys whose value was added, changed or removed.
+  returned: always
+  type: list
+  elements: str
+  sample: [icc, no-new-privileges]
+needs_restart:
+  description: True when a changed key takes effect only after dockerd restarts.
+  returned: always
+  type: bool
+  sample: true
+reload_keys:
+  description: Changed keys that dockerd applies on C(SIGHUP) without a restart.
+  returned: always
+  type: list
+  elements: str
+  sample: [live-restore]
+config:
+  description: The daemon configuration after the task (what is, or in check mode would be, in the file).
+  returned: always
+  type: dict
+  sample: {icc: false, no-new-privileges: true}
+backup_file:
+  description: Path of the backup copy of the old file.
+  returned: when O(backup=true) and the file was changed
+  type: str
+  sample: /etc/docker/daemon.json.4242.2026-01-01@00:00:00~
+validated_by:
+  description:
+    - What validated the new content. C(module) is the module's own key/type/seccomp checks;
+      C(module+dockerd) adds C(dockerd --validate).
+  returned: always
+  type: str
+  sample: module
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.confine.docker.plugins.module_utils._daemon import (
+    DaemonConfigError,
+    changed_keys,
+    check_seccomp_file,
+    desired_config,
+    dockerd_supports_validate,
+    dockerd_validate,
+    parse_text,
+    render,
+    restart_plan,
+    validate_settings,
+)
+from ansible_collections.confine.docker.plugins.module_utils._io import (
+    WriteError,
+    atomic_write,
+    backup_file,
+    read_text,
+)
+
+
+def run(module):
+    params = module.params
+    path = params["path"]
+    result = {"changed": False, "changed_keys": [], "needs_restart": False, "reload_keys": [], "validated_by": "module"}
+    text = read_text(path)
+    current = parse_text(text)
+    wanted = desired_config(current, params["settings"], params["remove"])
+    seccomp_check = check_seccomp_file if params["validate_seccomp"] else None
+    for warning in validate_settings(wanted, allow_unknown=params["allow_unknown"], seccomp_check=seccomp_check):
+        module.warn(warning)
+    result["config"] = wanted
+    new_text = render(wanted)
+    keys = changed_keys(current, wanted)
+    # Same data but the file is missing or not in canonical form: nothing Docker would notice, nothing to do.
+    if not keys and (text is not None or not wanted):
+        return result
+    result["changed"] = True
+    result["changed_keys"] = keys
+    result["needs_restart"], result["reload_keys"] = restart_plan(keys)
+    if module._diff:
+        result["diff"] = {
+            "before": text if text is not None else "",
+            "after": new_text,
+            "before_header": path,
+            "after_header": path,
+        }
+    use_dockerd = dockerd_supports_validate(params["dockerd_path"])
+    if use_dockerd:
+        result["validated_by"] = "module+dockerd"
+    if module.check_mode:
+        return result
+
+    def validate(tmp):
+        if use_dockerd:
+            dockerd_validate(tmp, params["dockerd_path"])
+
+    if params["backup"] and text is not None:
+        result["backup_file"] = backup_file(path)
+    atomic_write(path, new_text, mode=None if text is not None else 0o644, validate=validate)
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "path": {"type": "path", "default": "/etc/docker/daemon.json"},
+            "settings": {"type": "dict", "default": {}},
+            "remove": {"type": "list", "elements": "str", "default": []},
+            "allow_unknown": {"type": "bool", "default": False},
+            "validate_seccomp": {"type": "bool", "default": True},
+            "dockerd_path": {"type": "str", "default": "dockerd"},
+            "backup": {"type": "bool", "default": False},
+        },
+        supports_check_mode=True,
+    )
+    try:
+        result = run(module)
+    except (DaemonConfigError, WriteError, OSError) as exc:
+        module.fail_json(msg=str(exc), path=module.params["path"])
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,203 @@
+"""The runbook's stage roles against the host dockerd (no AppArmor in this kernel: ``confine_apparmor: false``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import pytest
+from conftest import DOCKER, ansible_playbook, vm_ssh
+
+CONTAINER = "rbtest-runbook"
+IMAGE = "confine-lab/base:bookworm"
+
+
+def _play(workdir, role, containers, extra=None):
+    playbook = os.path.join(workdir, "play-%s.yml" % role)
+    with open(playbook, "w", encoding="utf-8") as handle:
+        json.dump([{"hosts": "localhost", "gather_facts": False, "roles": ["confine.docker.%s" % role]}], handle)
+    variables = {
+        "confine_apparmor": False,
+        "confine_state_dir": os.path.join(workdir, "state"),
+        "confine_containers": containers,
+        "ansible_python_interpreter": sys.executable,
+    }
+    variables.update(extra or {})
+    varfile = os.path.join(workdir, "vars.json")
+    with open(varfile, "w", encoding="utf-8") as handle:
+        json.dump(variables, handle)
+    return ansible_playbook("-i", "localhost,", "-c", "local", "-e", "@" + varfile, playbook, check=False)
+
+
+def _recap(proc):
+    line = [row for row in proc.stdout.splitlines() if row.startswith("localhost ") and "ok=" in row][-1]
+    return dict(field.split("=") for field in line.split(":", 1)[1].split())
+
+
+def _inspect(name):
+    out = subprocess.run([DOCKER, "inspect", name], capture_output=True, text=True, check=True).stdout
+    return json.loads(out)[0]
+
+
+def _seccomp_mode(pid):
+    with open("/proc/%d/status" % pid, encoding="utf-8") as handle:
+        return next(line.split()[1] for line in handle if line.startswith("Seccomp:"))
+
+
+@pytest.fixture()
+def workdir(docker_cli):
+    path = tempfile.mkdtemp(prefix="rbtest-")
+    subprocess.run([docker_cli, "rm", "-f", CONTAINER], capture_output=True, check=False)
+    yield path
+    subprocess.run([docker_cli, "rm", "-f", CONTAINER], capture_output=True, check=False)
+    subprocess.run(["rm", "-rf", path], check=False)
+
+
+CONTAINERS = [{"name": CONTAINER, "image": IMAGE, "run": {"command": ["sleep", "infinity"]}}]
+
+
+@pytest.mark.parametrize(
+    "containers, message",
+    [
+        ([{"name": CONTAINER}], "image"),
+        ([{"image": IMAGE}], "name"),
+        ([{"name": CONTAINER, "image": IMAGE, "colour": "red"}], "colour"),
+        ([{"name": CONTAINER, "image": IMAGE}, {"name": CONTAINER, "image": IMAGE}], "more than once"),
+    ],
+)
+def test_schema_errors_stop_before_any_change(workdir, containers, message):
+    proc = _play(workdir, "complain", containers)
+    assert proc.returncode != 0
+    assert message in proc.stdout
+    assert subprocess.run([DOCKER, "inspect", CONTAINER], capture_output=True, check=False).returncode != 0
+    assert not os.path.exists(os.path.join(workdir, "state", CONTAINER))
+
+
+def test_complain_without_apparmor_records_trial_and_is_idempotent(workdir):
+    first = _play(workdir, "complain", CONTAINERS)
+    assert first.returncode == 0, first.stdout
+    assert int(_recap(first)["changed"]) > 0
+    info = _inspect(CONTAINER)
+    assert info["State"]["Running"]
+    with open(os.path.join(workdir, "state", CONTAINER, "state.json"), encoding="utf-8") as handle:
+        state = json.load(handle)
+    assert state["mode"] == "complain"
+    assert state["round"] == 1
+    assert state["cursor"] == info["State"]["StartedAt"]
+    second = _play(workdir, "complain", CONTAINERS)
+    assert second.returncode == 0, second.stdout
+    assert _recap(second)["changed"] == "0"
+    assert _inspect(CONTAINER)["Id"] == info["Id"]
+
+
+def test_rollback_restores_docker_default_seccomp(workdir, docker_cli):
+    subprocess.run(
+        [docker_cli, "run", "-d", "--name", CONTAINER, "--security-opt", "seccomp=unconfined", IMAGE, "sleep",
+         "infinity"],
+        capture_output=True, check=True,
+    )
+    assert _seccomp_mode(_inspect(CONTAINER)["State"]["Pid"]) == "0"
+    first = _play(workdir, "rollback", CONTAINERS)
+    assert first.returncode == 0, first.stdout
+    assert int(_recap(first)["changed"]) > 0
+    info = _inspect(CONTAINER)
+    assert not info["HostConfig"]["SecurityOpt"]
+    assert _seccomp_mode(info["State"]["Pid"]) == "2"
+    with open(os.path.join(workdir, "state", CONTAINER, "state.json"), encoding="utf-8") as handle:
+        assert json.load(handle)["mode"] == "baseline"
+    again = _play(workdir, "rollback", CONTAINERS)
+    assert again.returncode == 0, again.stdout
+    assert _recap(again)["changed"] == "0"
+
+
+def test_unconfined_rollback_refused_without_diagnostic_flag(workdir):
+    proc = _play(workdir, "rollback", CONTAINERS, extra={"confine_rollback_target": "unconfined"})
+    assert proc.returncode != 0
+    assert "refused" in proc.stdout
+    assert subprocess.run([DOCKER, "inspect", CONTAINER], capture_output=True, check=False).returncode != 0
+
+
+def test_harden_rolls_back_a_failed_host_and_finishes_the_others(workdir, docker_cli):
+    broken = CONTAINER + "-broken"
+    subprocess.run([docker_cli, "rm", "-f", broken], capture_output=True, check=False)
+    state = os.path.join(workdir, "state")
+    inventory = {
+        "all": {
+            "vars": {
+                "ansible_connection": "local",
+                "ansible_python_interpreter": sys.executable,
+                "confine_state_dir": state,
+                "confine_apparmor_dir": os.path.join(workdir, "apparmor"),
+            },
+            "hosts": {
+                "rbtest-good": {"confine_apparmor": False, "confine_containers": CONTAINERS},
+                "rbtest-broken": {
+                    "confine_apparmor": True,
+                    "confine_containers": [
+                        {
+                            "name": broken,
+                            "image": IMAGE,
+                            "run": {"command": ["sleep", "infinity"]},
+                            "apparmor": {"spec": {"capabilities": {"allow": ["not_a_capability"]}}},
+                        }
+                    ],
+                },
+            },
+        }
+    }
+    path = os.path.join(workdir, "inventory.json")
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(inventory, handle)
+    try:
+        proc = ansible_playbook("-i", path, os.path.join("playbooks", "harden.yml"), check=False)
+        assert proc.returncode != 0
+        assert "Hardening failed on rbtest-broken" in proc.stdout
+        recap = {row.split()[0]: row for row in proc.stdout.splitlines() if "ok=" in row and "failed=" in row}
+        assert "failed=0" in recap["rbtest-good"]
+        assert "failed=1" in recap["rbtest-broken"] and "rescued=1" in recap["rbtest-broken"]
+        assert _inspect(CONTAINER)["State"]["Running"]
+        rolled = _inspect(broken)
+        assert rolled["HostConfig"]["SecurityOpt"] == ["apparmor=docker-default"]
+        assert _seccomp_mode(rolled["State"]["Pid"]) == "2"
+        with open(os.path.join(state, broken, "state.json"), encoding="utf-8") as handle:
+            assert json.load(handle)["mode"] == "baseline"
+        with open(os.path.join(state, CONTAINER, "state.json"), encoding="utf-8") as handle:
+            assert json.load(handle)["mode"] == "complain"
+    finally:
+        subprocess.run([docker_cli, "rm", "-f", broken], capture_output=True, check=False)
+
+
+@pytest.mark.vm
+def test_vm_complain_then_rollback_to_docker_default(lab_inventory, tmp_path):
+    name = "rbtest-vm-demo"
+    profile = "confine-" + name
+    varfile = tmp_path / "vars.json"
+    varfile.write_text(json.dumps({
+        "confine_hosts": "confine-vm-1",
+        "confine_containers": [{
+            "name": name,
+            "image": "confine-lab/demo:latest",
+            "apparmor": {"spec": {"filesystem": {"read_only_paths": ["/etc/**"]}}},
+        }],
+    }))
+    args = ("-i", lab_inventory, "-e", "@%s" % varfile)
+    inspect = (
+        "pid=$(docker inspect -f '{{.State.Pid}}' %s); cat /proc/$pid/attr/current; grep Seccomp: /proc/$pid/status"
+    )
+    try:
+        first = ansible_playbook(*args, "harden.yml")
+        assert "changed=0" not in [r for r in first.stdout.splitlines() if r.startswith("confine-vm-1 ")][-1]
+        kernel = vm_ssh(lab_inventory, inspect % name).stdout
+        assert kernel.startswith(profile) and "(complain)" in kernel and "Seccomp:\t2" in kernel
+        second = ansible_playbook(*args, "harden.yml")
+        assert "changed=0" in [r for r in second.stdout.splitlines() if r.startswith("confine-vm-1 ")][-1]
+        ansible_playbook(*args, os.path.join("playbooks", "rollback.yml"))
+        kernel = vm_ssh(lab_inventory, inspect % name).stdout
+        assert kernel.startswith("docker-default (enforce)") and "Seccomp:\t2" in kernel
+    finally:
+        vm_ssh(lab_inventory, "docker rm -f %s; apparmor_parser -R /etc/apparmor.d/containers/%s; "
+               "rm -f /etc/apparmor.d/containers/%s; rm -rf /var/lib/confine/%s" % (name, profile, profile, name),
+               check=False)

@@ -1,0 +1,233 @@
+"""The AppArmor domain logic: names, specs, bane input, the template, mode flags, kernel state and the parser."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import jinja2
+import pytest
+
+from ansible_collections.confine.docker.plugins.module_utils import _apparmor as aa
+from ansible_collections.confine.docker.plugins.module_utils._apparmor_template import (
+    PROFILE_TEMPLATE,
+    TEMPLATE_OPTIONS,
+)
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "apparmor")
+PARSER = shutil.which("apparmor_parser", path="/sbin:/usr/sbin:/usr/bin")
+
+
+def render(spec):
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, **TEMPLATE_OPTIONS)
+    return env.from_string(PROFILE_TEMPLATE).render(**aa.template_context(spec))
+
+
+# ------------------------------------------------------------------------------------------------------------- names
+
+
+@pytest.mark.parametrize("name", ["nginx", "app-1", "docker-nginx", "a.b_c", "X"])
+def test_good_names(name):
+    assert aa.validate_name(name) == name
+    assert aa.default_path(name) == "/etc/apparmor.d/containers/" + name
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["", "../etc/passwd", "a/b", "a b", "x;reboot", "$(id)", ".hidden", "-x", "a..b", "a" * 201, None, 5],
+)
+def test_bad_names_are_refused(name):
+    with pytest.raises(aa.SpecError) as err:
+        aa.validate_name(name)
+    assert err.value.path == "name"
+
+
+# ------------------------------------------------------------------------------------------------------------- specs
+
+
+def test_normalize_fills_every_key_and_deduplicates():
+    spec = aa.normalize_spec({"filesystem": {"writable_paths": ["/tmp/**", "/tmp/**"]}}, name="app")
+    assert spec["name"] == "app"
+    assert spec["filesystem"]["writable_paths"] == ["/tmp/**"]
+    assert spec["filesystem"]["deny_exec"] == []
+    assert spec["capabilities"] == {"allow": [], "deny": []}
+    assert spec["network"] == {"raw": False, "packet": False, "protocols": []}
+    assert spec["extra_rules"] == []
+
+
+@pytest.mark.parametrize(
+    ("spec", "name", "where"),
+    [
+        ({}, None, "name"),
+        ({"name": "a"}, "b", "name"),
+        ({"name": "a", "bogus": 1}, None, "spec"),
+        ({"name": "a", "filesystem": {"writable_paths": "/tmp/**"}}, None, "filesystem.writable_paths"),
+        ({"name": "a", "filesystem": {"writable_paths": ["relative"]}}, None, "filesystem.writable_paths"),
+        ({"name": "a", "capabilities": {"allow": ["sys_admin"], "deny": ["sys_admin"]}}, None, "capabilities"),
+        ({"name": "a", "capabilities": {"allow": ["no_such_cap"]}}, None, "capabilities.allow"),
+        ({"name": "a", "network": {"raw": "yes please"}}, None, "network.raw"),
+    ],
+)
+def test_bad_specs_name_the_offending_key(spec, name, where):
+    with pytest.raises(aa.SpecError) as err:
+        aa.normalize_spec(spec, name=name)
+    assert err.value.path is not None and err.value.path.startswith(where.split(".")[0]), err.value
+
+
+def test_bane_toml_maps_to_a_spec():
+    with open(os.path.join(FIXTURES, "bane-sample.toml"), encoding="utf-8") as handle:
+        spec = aa.normalize_spec(aa.load_bane_toml(handle.read()))
+    assert spec["name"] == "docker-nginx"
+    assert "/bin/sh" in spec["filesystem"]["deny_exec"]
+    assert "net_bind_service" in spec["capabilities"]["allow"]
+
+
+def test_bane_keys_are_recognised_in_a_mapping():
+    spec = aa.normalize_spec({"Name": "web", "Capabilities": {"Allow": ["chown"]}})
+    assert spec["name"] == "docker-web"
+    assert spec["capabilities"]["allow"] == ["chown"]
+
+
+# ---------------------------------------------------------------------------------------------------------- template
+
+
+SPEC = {
+    "name": "app",
+    "filesystem": {
+        "read_only_paths": ["/etc/**"],
+        "writable_paths": ["/tmp/**"],
+        "allow_exec": ["/usr/bin/python3*"],
+        "deny_exec": ["/bin/sh"],
+        "files": [{"path": "/var/lib/app/**", "perms": "rw"}],
+    },
+    "capabilities": {"allow": ["chown"]},
+    "network": {"protocols": ["tcp"]},
+}
+
+
+def test_template_carries_docker_default_protections_and_the_spec():
+    text = render(SPEC)
+    assert "profile app flags=(attach_disconnected,mediate_deleted) {" in text
+    for rule in ("deny mount", "capability chown,", "/tmp/** ", "/var/lib/app/** rw,", "network inet tcp,"):
+        assert rule in text, rule
+    assert "audit deny /bin/sh" in text
+    assert "/usr/bin/python3*" in text
+    assert "deny network raw," in text
+    assert "\n  network raw," not in text
+
+
+def test_template_output_is_stable():
+    assert render(SPEC) == render(dict(SPEC))
+
+
+@pytest.mark.skipif(PARSER is None, reason="apparmor_parser is not installed")
+@pytest.mark.parametrize("mode", ["enforce", "complain"])
+def test_rendered_profile_compiles(tmp_path, mode):
+    text = aa.set_mode(render(SPEC), "app", mode)
+    path = tmp_path / "app"
+    path.write_text(text)
+    proc = subprocess.run([PARSER, "-QK", str(path)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+
+
+# -------------------------------------------------------------------------------------------------------- mode flags
+
+
+@pytest.mark.parametrize(
+    ("header", "mode", "expected"),
+    [
+        ("profile p {", "complain", "profile p flags=(complain) {"),
+        ("profile p flags=(attach_disconnected) {", "complain", "profile p flags=(attach_disconnected,complain) {"),
+        ("profile p flags=(attach_disconnected,complain) {", "enforce", "profile p flags=(attach_disconnected) {"),
+        ("profile p flags=(complain) {", "enforce", "profile p {"),
+        ("profile p flags=(complain) {", "complain", "profile p flags=(complain) {"),
+        ("p flags=(mediate_deleted) {  # keep me", "complain", "p flags=(mediate_deleted,complain) {  # keep me"),
+    ],
+)
+def test_set_mode_edits_only_the_header(header, mode, expected):
+    text = "#include <tunables/global>\n%s\n  file,\n}\n" % header
+    result = aa.set_mode(text, "p", mode)
+    assert result == "#include <tunables/global>\n%s\n  file,\n}\n" % expected
+    assert aa.profile_mode(result, "p") == mode
+    assert aa.set_mode(result, "p", mode) == result
+
+
+def test_set_mode_ignores_nested_profiles_and_finds_the_named_one():
+    text = "profile other {\n  profile p {\n  }\n}\nprofile p {\n}\n"
+    assert aa.set_mode(text, "p", "complain").splitlines()[4] == "profile p flags=(complain) {"
+
+
+@pytest.mark.parametrize("text", ["profile q {\n}\n", "profile p\n{\n}\n"])
+def test_headers_that_cannot_be_edited_are_refused(text):
+    with pytest.raises(aa.ProfileError):
+        aa.set_mode(text, "p", "complain")
+
+
+# ------------------------------------------------------------------------------------------------------ kernel state
+
+
+def test_parse_kernel_profiles():
+    text = "docker-default (enforce)\nconfine-app (complain)\n/usr/bin/man (enforce)\nweird\n"
+    assert aa.parse_kernel_profiles(text) == {
+        "docker-default": "enforce",
+        "confine-app": "complain",
+        "/usr/bin/man": "enforce",
+        "weird": "unknown",
+    }
+
+
+@pytest.mark.parametrize(
+    ("param", "mounted", "enabled", "reason"),
+    [
+        (None, False, False, "no AppArmor"),
+        ("N\n", True, False, "disabled"),
+        ("Y\n", False, False, "securityfs"),
+        ("Y\n", True, True, ""),
+    ],
+)
+def test_apparmor_enabled(tmp_path, param, mounted, enabled, reason):
+    param_file = tmp_path / "enabled"
+    if param is not None:
+        param_file.write_text(param)
+    securityfs = tmp_path / "apparmor"
+    if mounted:
+        securityfs.mkdir()
+    got, why = aa.apparmor_enabled(str(securityfs), str(param_file))
+    assert got is enabled
+    assert reason in why
+
+
+# ------------------------------------------------------------------------------------------------------------ parser
+
+
+def test_parser_error_carries_message_and_line():
+    calls = []
+
+    def run(argv):
+        calls.append(argv)
+        return 1, "", (
+            "Cache read/write disabled: interface file missing.\n"
+            "AppArmor parser error for %s in profile %s at line 3: syntax error\n" % (argv[-1], argv[-1])
+        )
+
+    with pytest.raises(aa.ParserError) as err:
+        aa.Parser(run=run).compile_check("profile p {\n  bogus\n}\n", display="/etc/apparmor.d/containers/p")
+    assert err.value.line == 3
+    assert "Cache read/write" not in str(err.value)
+    assert "/etc/apparmor.d/containers/p" in str(err.value)
+    assert calls[0][:2] == ["apparmor_parser", "-QK"]
+
+
+def test_parser_lists_profile_names():
+    def run(argv):
+        return (0, "p\np//hat\n", "") if argv[1] == "-N" else (0, "", "")
+
+    assert aa.Parser(run=run).compile_check("profile p {\n}\n") == ["p", "p//hat"]
+
+
+@pytest.mark.skipif(PARSER is None, reason="apparmor_parser is not installed")
+def test_real_parser_reports_the_line_of_a_syntax_error():
+    with pytest.raises(aa.ParserError) as err:
+        aa.Parser(binary=PARSER).compile_check("profile p {\n  file,\n  this is not a rule\n}\n")
+    assert err.value.line == 3

@@ -1,0 +1,230 @@
+"""Unit tests for the daemon.json logic in _daemon."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from ansible_collections.confine.docker.plugins.module_utils import _daemon
+from ansible_collections.confine.docker.plugins.module_utils._daemon import DaemonConfigError
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (None, {}),
+        ("", {}),
+        ("  \n", {}),
+        ('{"icc": false}', {"icc": False}),
+        ('{"log-opts": {"max-size": "10m"}}', {"log-opts": {"max-size": "10m"}}),
+    ],
+)
+def test_parse_text(text, expected):
+    assert _daemon.parse_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ('{"icc": false,\n  "debug": tru}', "line 2 column"),
+        ('{"icc": false', "line 1 column 14"),
+        ("[1, 2]", "JSON object"),
+        ('"x"', "JSON object"),
+    ],
+)
+def test_parse_text_errors(text, fragment):
+    with pytest.raises(DaemonConfigError, match=fragment):
+        _daemon.parse_text(text)
+
+
+def test_parse_error_says_how_to_fix():
+    with pytest.raises(DaemonConfigError, match="never overwritten"):
+        _daemon.parse_text("{")
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {},
+        {"no-new-privileges": True, "live-restore": True, "icc": False, "userland-proxy": False, "log-level": "info"},
+        {"default-ulimits": {"nofile": {"Name": "nofile", "Hard": 64000, "Soft": 64000}}},
+        {"userns-remap": "default", "selinux-enabled": False, "seccomp-profile": "unconfined"},
+        {"labels": ["a=b"], "max-concurrent-downloads": 3, "log-opts": {"max-size": "10m"}},
+    ],
+)
+def test_validate_accepts(config):
+    assert _daemon.validate_settings(config) == []
+
+
+@pytest.mark.parametrize(
+    ("config", "fragment"),
+    [
+        ({"no-new-privileges": "yes"}, "'no-new-privileges' must be a boolean"),
+        ({"icc": 0}, "'icc' must be a boolean"),
+        ({"max-concurrent-downloads": True}, "must be an integer"),
+        ({"log-level": "verbose"}, "'log-level' must be one of"),
+        ({"default-ulimits": {"nofile": {"Name": "nofile", "Hard": "x"}}}, "default-ulimits.nofile.Hard"),
+        ({"default-ulimits": {"nofile": {"Name": "nproc"}}}, "default-ulimits.nofile.Name"),
+        ({"default-ulimits": {"nofile": 5}}, "must be an object"),
+        ({"labels": [1]}, "list of strings"),
+        ({"userns-remap": " "}, "must not be empty"),
+        ({"shutdown-timeout": -1}, "must not be negative"),
+        ({"no-such-key": 1}, "unknown daemon.json key 'no-such-key'"),
+    ],
+)
+def test_validate_rejects(config, fragment):
+    with pytest.raises(DaemonConfigError, match=fragment):
+        _daemon.validate_settings(config)
+
+
+def test_unknown_key_allowed_warns():
+    warnings = _daemon.validate_settings({"shiny-new": 1}, allow_unknown=True)
+    assert warnings == ["unknown daemon.json key 'shiny-new' kept as given"]
+
+
+def test_validate_calls_seccomp_check_only_for_paths():
+    seen = []
+    _daemon.validate_settings({"seccomp-profile": "/x.json"}, seccomp_check=seen.append)
+    _daemon.validate_settings({"seccomp-profile": "unconfined"}, seccomp_check=seen.append)
+    _daemon.validate_settings({"seccomp-profile": "builtin"}, seccomp_check=seen.append)
+    assert seen == ["/x.json"]
+
+
+def test_check_seccomp_file(tmp_path):
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": []}))
+    calls = []
+    _daemon.check_seccomp_file(str(good), parse_profile=calls.append)
+    assert calls == [good.read_text()]
+
+
+def test_check_seccomp_file_missing(tmp_path):
+    with pytest.raises(DaemonConfigError, match="cannot be read"):
+        _daemon.check_seccomp_file(str(tmp_path / "nope.json"), parse_profile=lambda text: None)
+
+
+def test_check_seccomp_file_relative():
+    with pytest.raises(DaemonConfigError, match="absolute path"):
+        _daemon.check_seccomp_file("profile.json", parse_profile=lambda text: None)
+
+
+def test_check_seccomp_file_invalid(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+
+    def refuse(text):
+        raise ValueError("defaultAction missing")
+
+    with pytest.raises(DaemonConfigError, match="not a valid seccomp profile: defaultAction missing"):
+        _daemon.check_seccomp_file(str(bad), parse_profile=refuse)
+
+
+def test_check_seccomp_file_default_validator(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"syscalls": "nope"}')
+    with pytest.raises(DaemonConfigError, match="not a valid seccomp profile"):
+        _daemon.check_seccomp_file(str(bad))
+
+
+@pytest.mark.parametrize(
+    ("current", "settings", "remove", "expected"),
+    [
+        ({}, {"icc": False}, [], {"icc": False}),
+        ({"debug": True}, {"icc": False}, [], {"debug": True, "icc": False}),
+        ({"icc": True}, {"icc": False}, [], {"icc": False}),
+        (
+            {"log-opts": {"max-size": "10m", "max-file": "3"}},
+            {"log-opts": {"max-size": "20m"}},
+            [],
+            {"log-opts": {"max-size": "20m", "max-file": "3"}},
+        ),
+        ({"labels": ["a"]}, {"labels": ["b"]}, [], {"labels": ["b"]}),
+        ({"icc": False, "debug": True}, {}, ["debug"], {"icc": False}),
+        ({"icc": False}, {}, ["absent-key"], {"icc": False}),
+        (
+            {"log-opts": {"max-size": "10m", "max-file": "3"}},
+            {},
+            ["log-opts.max-file"],
+            {"log-opts": {"max-size": "10m"}},
+        ),
+        ({"debug": True}, {"debug": False}, ["debug"], {}),
+    ],
+)
+def test_desired_config(current, settings, remove, expected):
+    before = json.loads(json.dumps(current))
+    assert _daemon.desired_config(current, settings, remove) == expected
+    assert current == before  # input untouched
+
+
+def test_render_is_canonical():
+    text = _daemon.render({"b": 1, "a": {"d": 2, "c": 3}})
+    assert text == '{\n  "a": {\n    "c": 3,\n    "d": 2\n  },\n  "b": 1\n}\n'
+    assert _daemon.render(json.loads(text)) == text
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "keys"),
+    [
+        ({}, {}, []),
+        ({"icc": True}, {"icc": True}, []),
+        ({"icc": True}, {"icc": False}, ["icc"]),
+        ({"debug": True}, {}, ["debug"]),
+        ({}, {"debug": False}, ["debug"]),
+        ({"debug": False, "a": 1}, {"debug": False, "a": 2, "b": 3}, ["a", "b"]),
+    ],
+)
+def test_changed_keys(before, after, keys):
+    assert _daemon.changed_keys(before, after) == keys
+
+
+@pytest.mark.parametrize(
+    ("keys", "needs_restart", "reload_keys"),
+    [
+        ([], False, []),
+        (["live-restore", "debug"], False, ["debug", "live-restore"]),
+        (["no-new-privileges"], True, []),
+        (["icc", "live-restore"], True, ["live-restore"]),
+    ],
+)
+def test_restart_plan(keys, needs_restart, reload_keys):
+    assert _daemon.restart_plan(keys) == (needs_restart, reload_keys)
+
+
+class FakeRun:
+    def __init__(self, returncode=0, stdout="", stderr="", exc=None):
+        self.result = subprocess.CompletedProcess([], returncode, stdout, stderr)
+        self.exc = exc
+        self.calls = []
+
+    def __call__(self, argv, **kwargs):
+        self.calls.append(argv)
+        if self.exc:
+            raise self.exc
+        return self.result
+
+
+@pytest.mark.parametrize(
+    ("fake", "expected"),
+    [
+        (FakeRun(stdout="      --validate   Validate daemon configuration and exit\n"), True),
+        (FakeRun(stdout="Usage: dockerd [OPTIONS]\n  --debug\n"), False),
+        (FakeRun(exc=FileNotFoundError("dockerd")), False),
+    ],
+)
+def test_dockerd_supports_validate(fake, expected):
+    assert _daemon.dockerd_supports_validate("dockerd", runner=fake) is expected
+    assert fake.calls == [["dockerd", "--help"]]
+
+
+def test_dockerd_validate_ok():
+    fake = FakeRun(stdout="configuration OK")
+    _daemon.dockerd_validate("/tmp/x.json", runner=fake)
+    assert fake.calls == [["dockerd", "--validate", "--config-file", "/tmp/x.json"]]
+
+
+def test_dockerd_validate_refused():
+    fake = FakeRun(returncode=1, stderr="unable to configure the Docker daemon with file x: bad")
+    with pytest.raises(DaemonConfigError, match="dockerd --validate refused the configuration: unable"):
+        _daemon.dockerd_validate("/tmp/x.json", runner=fake)

@@ -1,0 +1,185 @@
+"""Whole-module tests for confine.docker.daemon_config with dockerd faked."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.confine.docker.plugins.module_utils._daemon import DaemonConfigError
+from ansible_collections.confine.docker.plugins.modules import daemon_config
+
+HARDENED = {"no-new-privileges": True, "live-restore": True, "icc": False, "userland-proxy": False, "log-level": "info"}
+
+
+class Exit(Exception):
+    pass
+
+
+class Fail(Exception):
+    pass
+
+
+class FakeDockerd:
+    def __init__(self):
+        self.supports_validate = False
+        self.refuse = None
+        self.validated = []
+
+    def validate(self, path, dockerd="dockerd"):
+        with open(path, encoding="utf-8") as handle:
+            self.validated.append(json.load(handle))
+        if self.refuse:
+            raise DaemonConfigError("dockerd --validate refused the configuration: %s" % self.refuse)
+
+
+@pytest.fixture
+def dockerd(monkeypatch):
+    fake = FakeDockerd()
+
+    def exit_json(self, **kwargs):
+        raise Exit(kwargs)
+
+    def fail_json(self, **kwargs):
+        raise Fail(kwargs)
+
+    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+    monkeypatch.setattr(daemon_config, "dockerd_supports_validate", lambda path: fake.supports_validate)
+    monkeypatch.setattr(daemon_config, "dockerd_validate", fake.validate)
+    return fake
+
+
+def run(args, check_mode=False, diff=False):
+    full = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)
+    with patch_module_args(full), pytest.raises((Exit, Fail)) as info:
+        daemon_config.main()
+    result = info.value.args[0]
+    result["failed"] = isinstance(info.value, Fail)
+    return result
+
+
+def test_check_real_check_real_keeps_other_keys(dockerd, tmp_path):
+    path = tmp_path / "daemon.json"
+    path.write_text('{"debug": true, "log-opts": {"max-size": "10m"}}')
+    args = {"path": str(path), "settings": dict(HARDENED, **{"log-opts": {"max-file": "3"}}), "backup": True}
+
+    first = run(args, check_mode=True, diff=True)
+    assert not first["failed"] and first["changed"]
+    assert path.read_text() == '{"debug": true, "log-opts": {"max-size": "10m"}}'
+    assert first["diff"]["before"] == '{"debug": true, "log-opts": {"max-size": "10m"}}'
+    assert json.loads(first["diff"]["after"]) == first["config"]
+    assert first["needs_restart"] is True
+    assert first["reload_keys"] == ["live-restore"]
+    assert first["changed_keys"] == sorted([*HARDENED, "log-opts"])
+    assert first["validated_by"] == "module"
+
+    second = run(args)
+    assert second["changed"] and "diff" not in second
+    written = json.loads(path.read_text())
+    assert written == dict(HARDENED, debug=True, **{"log-opts": {"max-size": "10m", "max-file": "3"}})
+    assert second["backup_file"] and os.path.exists(second["backup_file"])
+    with open(second["backup_file"], encoding="utf-8") as handle:
+        assert handle.read() == '{"debug": true, "log-opts": {"max-size": "10m"}}'
+
+    third = run(args, check_mode=True)
+    assert third["changed"] is False and third["changed_keys"] == [] and third["needs_restart"] is False
+    before = path.read_text()
+    assert run(args)["changed"] is False
+    assert path.read_text() == before
+
+
+def test_creates_missing_file_with_0644(dockerd, tmp_path):
+    path = tmp_path / "etc" / "docker" / "daemon.json"
+    result = run({"path": str(path), "settings": {"live-restore": True}})
+    assert result["changed"] and result["needs_restart"] is False and result["reload_keys"] == ["live-restore"]
+    assert json.loads(path.read_text()) == {"live-restore": True}
+    assert os.stat(path).st_mode & 0o777 == 0o644
+    assert "backup_file" not in result
+
+
+def test_missing_file_and_nothing_to_set_is_unchanged(dockerd, tmp_path):
+    path = tmp_path / "daemon.json"
+    assert run({"path": str(path)})["changed"] is False
+    assert not path.exists()
+
+
+def test_remove(dockerd, tmp_path):
+    path = tmp_path / "daemon.json"
+    path.write_text(json.dumps({"icc": False, "userns-remap": "default"}))
+    result = run({"path": str(path), "remove": ["userns-remap"]})
+    assert result["changed"] and result["changed_keys"] == ["userns-remap"] and result["needs_restart"]
+    assert json.loads(path.read_text()) == {"icc": False}
+
+
+def test_unparsable_file_is_never_overwritten(dockerd, tmp_path):
+    path = tmp_path / "daemon.json"
+    path.write_text('{\n  "icc": false,\n  "debug": yes\n}\n')
+    result = run({"path": str(path), "settings": HARDENED})
+    assert result["failed"]
+    assert "line 3 column" in result["msg"] and "never overwritten" in result["msg"]
+    assert path.read_text() == '{\n  "icc": false,\n  "debug": yes\n}\n'
+
+
+@pytest.mark.parametrize(
+    ("settings", "fragment"),
+    [
+        ({"no-new-privileges": "true"}, "'no-new-privileges' must be a boolean"),
+        ({"log-level": "loud"}, "'log-level' must be one of"),
+        ({"not-a-docker-key": True}, "unknown daemon.json key 'not-a-docker-key'"),
+    ],
+)
+def test_bad_settings_change_nothing(dockerd, tmp_path, settings, fragment):
+    path = tmp_path / "daemon.json"
+    path.write_text('{"debug": true}')
+    result = run({"path": str(path), "settings": settings})
+    assert result["failed"] and fragment in result["msg"]
+    assert path.read_text() == '{"debug": true}'
+
+
+def test_unknown_key_allowed_with_warning(dockerd, tmp_path):
+    path = tmp_path / "daemon.json"
+    result = run({"path": str(path), "settings": {"shiny-new": 1}, "allow_unknown": True})
+    assert result["changed"] and result["needs_restart"]
+    assert json.loads(path.read_text()) == {"shiny-new": 1}
+
+
+def test_seccomp_profile_must_exist(dockerd, tmp_path):
+    path = tmp_path / "daemon.json"
+    missing = tmp_path / "missing.json"
+    result = run({"path": str(path), "settings": {"seccomp-profile": str(missing)}})
+    assert result["failed"] and "cannot be read" in result["msg"]
+    assert not path.exists()
+    result = run({"path": str(path), "settings": {"seccomp-profile": str(missing)}, "validate_seccomp": False})
+    assert result["changed"]
+
+
+def test_seccomp_profile_must_be_valid(dockerd, tmp_path):
+    path = tmp_path / "daemon.json"
+    profile = tmp_path / "profile.json"
+    profile.write_text('{"syscalls": 5}')
+    result = run({"path": str(path), "settings": {"seccomp-profile": str(profile)}})
+    assert result["failed"] and "not a valid seccomp profile" in result["msg"]
+    assert not path.exists()
+
+
+def test_dockerd_validate_used_when_supported(dockerd, tmp_path):
+    dockerd.supports_validate = True
+    path = tmp_path / "daemon.json"
+    result = run({"path": str(path), "settings": {"icc": False}})
+    assert result["changed"] and result["validated_by"] == "module+dockerd"
+    assert dockerd.validated == [{"icc": False}]
+
+
+def test_dockerd_validate_refusal_leaves_file(dockerd, tmp_path):
+    dockerd.supports_validate = True
+    dockerd.refuse = "conflicting options"
+    path = tmp_path / "daemon.json"
+    path.write_text('{"debug": true}')
+    result = run({"path": str(path), "settings": {"icc": False}})
+    assert result["failed"] and "conflicting options" in result["msg"]
+    assert path.read_text() == '{"debug": true}'
+    assert sorted(os.listdir(tmp_path)) == ["daemon.json"]
