@@ -38,6 +38,10 @@ KNOWN_KEYS = {
     "containerd": _STR,
     "containerd-namespace": _STR,
     "containerd-plugins-namespace": _STR,
+    "cdi-spec-dirs": _LIST,
+    "cpu-rt-period": _INT,
+    "cpu-rt-runtime": _INT,
+    "cri-containerd": _BOOL,
     "data-root": _STR,
     "debug": _BOOL,
     "default-address-pools": _LIST,
@@ -45,6 +49,7 @@ KNOWN_KEYS = {
     "default-gateway": _STR,
     "default-gateway-v6": _STR,
     "default-ipc-mode": _STR,
+    "default-network-opts": _DICT,
     "default-runtime": _STR,
     "default-shm-size": _STR,
     "default-ulimits": _DICT,
@@ -58,6 +63,7 @@ KNOWN_KEYS = {
     "fixed-cidr": _STR,
     "fixed-cidr-v6": _STR,
     "group": _STR,
+    "host-gateway-ip": _STR,
     "hosts": _LIST,
     "icc": _BOOL,
     "init": _BOOL,
@@ -80,12 +86,15 @@ KNOWN_KEYS = {
     "max-download-attempts": _INT,
     "metrics-addr": _STR,
     "mtu": _INT,
+    "network-diagnostic-port": _INT,
     "no-new-privileges": _BOOL,
     "node-generic-resources": _LIST,
     "oom-score-adjust": _INT,
     "pidfile": _STR,
+    "proxies": _DICT,
     "raw-logs": _BOOL,
     "registry-mirrors": _LIST,
+    "rootless": _BOOL,
     "runtimes": _DICT,
     "seccomp-profile": _STR,
     "selinux-enabled": _BOOL,
@@ -103,26 +112,63 @@ KNOWN_KEYS = {
     "userns-remap": _STR,
 }
 
-# Keys dockerd applies on SIGHUP without a restart (Docker docs, "Configuration reload behavior").
+# Keys dockerd applies on SIGHUP without a restart (moby daemon/reload.go, reload_unix.go and the authorization
+# plugins in cmd/dockerd). Anything else needs a restart.
 RELOADABLE_KEYS = frozenset(
     {
+        "allow-nondistributable-artifacts",
+        "authorization-plugins",
         "debug",
+        "default-cgroupns-mode",
+        "default-ipc-mode",
+        "default-runtime",
+        "default-shm-size",
+        "features",
+        "insecure-registries",
         "labels",
         "live-restore",
         "max-concurrent-downloads",
         "max-concurrent-uploads",
         "max-download-attempts",
-        "default-runtime",
-        "runtimes",
-        "authorization-plugins",
-        "allow-nondistributable-artifacts",
-        "insecure-registries",
+        "network-diagnostic-port",
         "registry-mirrors",
+        "runtimes",
         "shutdown-timeout",
-        "features",
-        "builder",
     }
 )
+
+# A reload changes only the keys present in the file: a reloadable key that is removed keeps its old value in the
+# running daemon, except these, which a reload resets to their defaults.
+RESET_ON_RELOAD_KEYS = frozenset(
+    {
+        "features",
+        "max-concurrent-downloads",
+        "max-concurrent-uploads",
+        "max-download-attempts",
+        "network-diagnostic-port",
+    }
+)
+
+# Keys whose value is a list of strings, and objects whose values are strings (Go map[string]string).
+_STRING_LISTS = (
+    "allow-nondistributable-artifacts",
+    "authorization-plugins",
+    "cdi-spec-dirs",
+    "dns",
+    "dns-opts",
+    "dns-search",
+    "exec-opts",
+    "hosts",
+    "insecure-registries",
+    "labels",
+    "registry-mirrors",
+    "storage-opts",
+)
+_STRING_MAPS = ("log-opts",)
+
+# Special seccomp-profile values; Docker 20.10 and older read any value as a file path (measured: "open builtin: no
+# such file or directory"), Docker 23 and later accept these two words.
+SECCOMP_KEYWORDS = ("builtin", "unconfined")
 
 LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
 
@@ -130,12 +176,18 @@ LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
 def parse_text(text):
     """Parse daemon.json text into a dict. Empty or whitespace-only text is an empty config.
 
-    Raises DaemonConfigError with line and column when the JSON does not parse or is not an object.
+    Raises DaemonConfigError with line and column when the JSON does not parse or is not an object, and when an
+    object names a key twice (rewriting the file would silently drop one of the values).
     """
     if text is None or not text.strip():
         return {}
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_no_duplicates)
+    except _DuplicateKey as exc:
+        raise DaemonConfigError(
+            "daemon.json names the key %r more than once; keep one of the values by hand and run again "
+            "(the file is not rewritten while it is ambiguous)" % exc.args[0]
+        ) from None
     except ValueError as exc:
         line = getattr(exc, "lineno", None)
         col = getattr(exc, "colno", None)
@@ -147,6 +199,19 @@ def parse_text(text):
     if not isinstance(data, dict):
         raise DaemonConfigError("daemon.json must hold a JSON object at the top level, found %s" % type(data).__name__)
     return data
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _no_duplicates(pairs):
+    result = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKey(key)
+        result[key] = value
+    return result
 
 
 def _type_name(types):
@@ -161,10 +226,11 @@ def _check_type(key, value, types):
     return isinstance(value, types)
 
 
-def validate_settings(config, allow_unknown=False, seccomp_check=None):
+def validate_settings(config, allow_unknown=False, seccomp_check=None, seccomp_keywords=True):
     """Check keys and types of a whole daemon.json dict. Returns a list of warnings; raises on errors.
 
-    ``seccomp_check(path)`` is called for a ``seccomp-profile`` value other than ``unconfined``/``builtin``.
+    ``seccomp_check(path)`` is called for a ``seccomp-profile`` value that names a file. ``seccomp_keywords`` says
+    whether the installed dockerd understands ``builtin`` and ``unconfined`` (Docker 23 and later).
     """
     errors = []
     warnings = []
@@ -180,24 +246,52 @@ def validate_settings(config, allow_unknown=False, seccomp_check=None):
         if not _check_type(key, value, types):
             errors.append("%r must be %s, got %s" % (key, _type_name(types), json.dumps(value)))
             continue
-        if key == "log-level" and value not in LOG_LEVELS:
-            errors.append("'log-level' must be one of %s, got %r" % (", ".join(LOG_LEVELS), value))
-        elif key == "default-ulimits":
-            errors.extend(_check_ulimits(value))
-        elif key in ("labels", "dns", "insecure-registries", "registry-mirrors", "exec-opts", "storage-opts"):
-            bad = [item for item in value if not isinstance(item, str)]
-            if bad:
-                errors.append("%r must be a list of strings, got %s" % (key, json.dumps(bad[0])))
-        elif key == "userns-remap" and not value.strip():
-            errors.append("'userns-remap' must not be empty (leave it out to disable user namespaces)")
-        elif key in ("max-concurrent-downloads", "max-concurrent-uploads", "shutdown-timeout") and value < 0:
-            errors.append("%r must not be negative" % key)
+        errors.extend(_check_value(key, value))
+    errors.extend(_check_combinations(config))
+    profile = config.get("seccomp-profile")
+    if profile in SECCOMP_KEYWORDS and not seccomp_keywords:
+        errors.append(
+            "'seccomp-profile' %r needs Docker 23 or later; this dockerd reads it as a file path and would not "
+            "start (leave the key out for Docker's default profile)" % profile
+        )
     if errors:
         raise DaemonConfigError("invalid daemon.json settings: " + "; ".join(errors))
-    profile = config.get("seccomp-profile")
-    if profile and profile not in ("unconfined", "builtin") and seccomp_check is not None:
+    if profile and profile not in SECCOMP_KEYWORDS and seccomp_check is not None:
         seccomp_check(profile)
     return warnings
+
+
+def _check_value(key, value):
+    errors = []
+    if key == "log-level" and value not in LOG_LEVELS:
+        errors.append("'log-level' must be one of %s, got %r" % (", ".join(LOG_LEVELS), value))
+    elif key == "default-ulimits":
+        errors.extend(_check_ulimits(value))
+    elif key in _STRING_LISTS:
+        bad = [item for item in value if not isinstance(item, str)]
+        if bad:
+            errors.append("%r must be a list of strings, got %s" % (key, json.dumps(bad[0])))
+    elif key in _STRING_MAPS:
+        bad = sorted(name for name, item in value.items() if not isinstance(item, str))
+        if bad:
+            errors.append("%r values must be strings (quote numbers: \"3\"), %r is not" % (key, bad[0]))
+    elif key == "userns-remap" and not value.strip():
+        errors.append("'userns-remap' must not be empty (leave it out to disable user namespaces)")
+    elif key in ("max-concurrent-downloads", "max-concurrent-uploads", "shutdown-timeout") and value < 0:
+        errors.append("%r must not be negative" % key)
+    elif key == "seccomp-profile" and not value.strip():
+        errors.append("'seccomp-profile' must not be empty (leave it out for Docker's default profile)")
+    return errors
+
+
+def _check_combinations(config):
+    """Settings dockerd refuses together (moby daemon/daemon_unix.go verifyDaemonSettings)."""
+    errors = []
+    if config.get("iptables") is False and config.get("icc") is False:
+        errors.append("'icc': false needs iptables: dockerd refuses it together with 'iptables': false")
+    if config.get("bridge") and config.get("bip"):
+        errors.append("'bridge' and 'bip' are mutually exclusive: set only one")
+    return errors
 
 
 def _check_ulimits(value):
@@ -296,20 +390,32 @@ def changed_keys(before, after):
 _MISSING = object()
 
 
-def restart_plan(keys):
-    """Return (needs_restart, reload_keys) for a list of changed top-level keys."""
+def restart_plan(keys, after=None):
+    """Return (needs_restart, reload_keys) for a list of changed top-level keys.
+
+    ``after`` is the new configuration: a reloadable key missing from it was removed, and a reload would leave the
+    old value in force (unless the key is one a reload resets), so that removal needs a restart.
+    """
+    after = {} if after is None else after
     reload_keys = sorted(k for k in keys if k in RELOADABLE_KEYS)
-    needs_restart = any(k not in RELOADABLE_KEYS for k in keys)
+    needs_restart = any(
+        k not in RELOADABLE_KEYS or (k not in after and k not in RESET_ON_RELOAD_KEYS) for k in keys
+    )
     return needs_restart, reload_keys
+
+
+def dockerd_help(dockerd="dockerd", runner=subprocess.run):
+    """The text of ``dockerd --help``, or None when dockerd cannot be run."""
+    try:
+        proc = runner([dockerd, "--help"], capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (proc.stdout or "") + (proc.stderr or "")
 
 
 def dockerd_supports_validate(dockerd="dockerd", runner=subprocess.run):
     """True when ``dockerd --help`` lists ``--validate`` (Docker 23+)."""
-    try:
-        proc = runner([dockerd, "--help"], capture_output=True, text=True, timeout=30, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return "--validate" in (proc.stdout or "") + (proc.stderr or "")
+    return "--validate" in (dockerd_help(dockerd, runner) or "")
 
 
 def dockerd_validate(path, dockerd="dockerd", runner=subprocess.run):

@@ -850,16 +850,22 @@ def add_allowed(profile, names):
     """Allow ``names`` unconditionally. Returns ``(new_profile, added)``; adding what is there changes nothing.
 
     Names go into the first plain (unconditional) SCMP_ACT_ALLOW rule, or a new one at the front; unconditional
-    rules that would block or log them lose them. The result is normalised (canonical form).
+    rules that would block or log them lose them. A name that a conditional rule (``includes``/``excludes``) gives
+    another action is a decision of the profile (Docker's default answers ``clone3`` with ENOSYS unless the container
+    has CAP_SYS_ADMIN, so that the C library falls back to ``clone``): it is left as it is and not added. The result
+    is normalised (canonical form).
     """
     profile = parse_profile(profile, check_names=False)
     wanted = _names(names, "names")
     rules = profile["syscalls"]
     plain_allowed = set()
+    decided = set()
     for rule in rules:
         if rule["action"] == "SCMP_ACT_ALLOW" and _is_plain(rule):
             plain_allowed.update(rule["names"])
-    added = sorted(set(wanted) - plain_allowed)
+        elif rule["action"] != "SCMP_ACT_ALLOW" and not _is_plain(rule):
+            decided.update(rule["names"])
+    added = sorted(set(wanted) - plain_allowed - decided)
     if not added:
         return profile, []
     new_rules = []

@@ -15,11 +15,15 @@ description:
     the keys in O(remove) are dropped. Every other key the file had is kept with its value unchanged; the file is
     written with sorted keys and a two-space indent.
   - Before anything is written the result is validated - known keys and their JSON types, C(log-level) values,
-    C(default-ulimits) shape, a C(seccomp-profile) path must exist and pass the collection's seccomp validator - and,
-    when the installed C(dockerd) has C(--validate) (Docker 23 and later), with C(dockerd --validate --config-file).
-    Docker 20.10 has no C(--validate); then only the module's own validation runs and RV(validated_by) says so.
-  - A daemon.json that does not parse as JSON is never overwritten; the task fails with the line and column of the
-    error and the file is left for the user to fix.
+    C(default-ulimits) shape, string values in C(log-opts) and in list keys, combinations dockerd refuses
+    (C(icc=false) with C(iptables=false), C(bridge) with C(bip)), a C(seccomp-profile) path must exist and pass the
+    collection's seccomp validator - and, when the installed C(dockerd) has C(--validate) (Docker 23 and later),
+    with C(dockerd --validate --config-file). Docker 20.10 has no C(--validate); then only the module's own
+    validation runs and RV(validated_by) says so.
+  - The C(seccomp-profile) words C(builtin) and C(unconfined) are refused when the installed dockerd is older than
+    Docker 23 (it has no C(--validate)); Docker 20.10 reads them as file names and does not start.
+  - A daemon.json that does not parse as JSON, or that names a key twice, is never overwritten; the task fails with
+    the line and column of the error (or the repeated key) and the file is left for the user to fix.
   - The write is atomic (temporary file beside the target, renamed over it). The module does not restart Docker; it
     returns RV(needs_restart) and RV(reload_keys) so that a handler can restart, or reload with C(SIGHUP) when every
     changed key is reloadable. The C(confine.docker.daemon) role does that safely and restores the backup when
@@ -114,7 +118,9 @@ changed_keys:
   elements: str
   sample: [icc, no-new-privileges]
 needs_restart:
-  description: True when a changed key takes effect only after dockerd restarts.
+  description:
+    - True when a change takes effect only after dockerd restarts. Removing a reloadable key also needs a restart
+      (a reload keeps the running value of a key the file no longer sets), except for the keys a reload resets.
   returned: always
   type: bool
   sample: true
@@ -150,7 +156,7 @@ from ansible_collections.confine.docker.plugins.module_utils._daemon import (
     changed_keys,
     check_seccomp_file,
     desired_config,
-    dockerd_supports_validate,
+    dockerd_help,
     dockerd_validate,
     parse_text,
     render,
@@ -165,6 +171,18 @@ from ansible_collections.confine.docker.plugins.module_utils._io import (
 )
 
 
+def probe_dockerd(dockerd):
+    """Return (supports --validate, understands the seccomp-profile keywords) for the installed dockerd.
+
+    Both arrived with Docker 23. When dockerd is not installed nothing is known: the keywords are accepted.
+    """
+    text = dockerd_help(dockerd)
+    if text is None:
+        return False, True
+    modern = "--validate" in text
+    return modern, modern
+
+
 def run(module):
     params = module.params
     path = params["path"]
@@ -172,8 +190,12 @@ def run(module):
     text = read_text(path)
     current = parse_text(text)
     wanted = desired_config(current, params["settings"], params["remove"])
+    use_dockerd, seccomp_keywords = probe_dockerd(params["dockerd_path"])
     seccomp_check = check_seccomp_file if params["validate_seccomp"] else None
-    for warning in validate_settings(wanted, allow_unknown=params["allow_unknown"], seccomp_check=seccomp_check):
+    warnings = validate_settings(
+        wanted, allow_unknown=params["allow_unknown"], seccomp_check=seccomp_check, seccomp_keywords=seccomp_keywords
+    )
+    for warning in warnings:
         module.warn(warning)
     result["config"] = wanted
     new_text = render(wanted)
@@ -183,7 +205,7 @@ def run(module):
         return result
     result["changed"] = True
     result["changed_keys"] = keys
-    result["needs_restart"], result["reload_keys"] = restart_plan(keys)
+    result["needs_restart"], result["reload_keys"] = restart_plan(keys, wanted)
     if module._diff:
         result["diff"] = {
             "before": text if text is not None else "",
@@ -191,7 +213,6 @@ def run(module):
             "before_header": path,
             "after_header": path,
         }
-    use_dockerd = dockerd_supports_validate(params["dockerd_path"])
     if use_dockerd:
         result["validated_by"] = "module+dockerd"
     if module.check_mode:

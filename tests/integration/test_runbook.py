@@ -7,20 +7,61 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
 import pytest
-from conftest import DOCKER, ansible_playbook, vm_ssh
+from conftest import DOCKER, ROOT, ansible_playbook, vm_ssh
 
 CONTAINER = "rbtest-runbook"
 IMAGE = "confine-lab/base:bookworm"
 
 
+def _auditd_pid():
+    proc = subprocess.run(["pgrep", "-x", "auditd"], capture_output=True, text=True, check=False)
+    return proc.stdout.split()[0] if proc.returncode == 0 else None
+
+
+@pytest.fixture()
+def auditd():
+    """auditd running for the test, as on a real host: seccomp SCMP_ACT_LOG records then reach its log in full
+    instead of the rate-limited kernel log. One this fixture started is stopped again, and kernel auditing is left
+    as it was."""
+    status = subprocess.run(["auditctl", "-s"], capture_output=True, text=True, check=False)
+    enabled = next((line.split()[1] for line in status.stdout.splitlines() if line.startswith("enabled ")), None)
+    assert enabled is not None, "auditctl -s did not answer: %s" % status.stderr
+    started = None
+    if _auditd_pid() is None:
+        os.makedirs("/var/log/audit", mode=0o700, exist_ok=True)
+        subprocess.run(["auditd"], capture_output=True, check=True)
+        for _ in range(50):
+            started = _auditd_pid()
+            if started:
+                break
+            time.sleep(0.1)
+        assert started, "auditd did not start"
+    subprocess.run(["auditctl", "-e", "1"], capture_output=True, check=True)
+    yield
+    if started:
+        subprocess.run(["kill", started], check=False)
+        for _ in range(50):
+            if _auditd_pid() is None:
+                break
+            time.sleep(0.1)
+    subprocess.run(["auditctl", "-e", enabled], capture_output=True, check=False)
+
+
 def _play(workdir, role, containers, extra=None):
     playbook = os.path.join(workdir, "play-%s.yml" % role)
     with open(playbook, "w", encoding="utf-8") as handle:
-        json.dump([{"hosts": "localhost", "gather_facts": False, "roles": ["confine.docker.%s" % role]}], handle)
+        if role == "harden":
+            json.dump([{"ansible.builtin.import_playbook": os.path.join(ROOT, "harden.yml")}], handle)
+        else:
+            json.dump([{"hosts": "localhost", "gather_facts": False, "roles": ["confine.docker.%s" % role]}], handle)
     variables = {
         "confine_apparmor": False,
+        "confine_daemon": False,
+        "confine_min_observe": 0,
+        "confine_seccomp_dir": os.path.join(workdir, "seccomp"),
         "confine_state_dir": os.path.join(workdir, "state"),
         "confine_containers": containers,
         "ansible_python_interpreter": sys.executable,
@@ -40,6 +81,19 @@ def _recap(proc):
 def _inspect(name):
     out = subprocess.run([DOCKER, "inspect", name], capture_output=True, text=True, check=True).stdout
     return json.loads(out)[0]
+
+
+def _seccomp_opt(info):
+    """The seccomp profile a container was given (Docker keeps the JSON in SecurityOpt), or None."""
+    for opt in info["HostConfig"]["SecurityOpt"] or []:
+        if opt.startswith("seccomp="):
+            return json.loads(opt[len("seccomp="):])
+    return None
+
+
+def _state(workdir, name=CONTAINER):
+    with open(os.path.join(workdir, "state", name, "state.json"), encoding="utf-8") as handle:
+        return json.load(handle)
 
 
 def _seccomp_mode(pid):
@@ -76,20 +130,57 @@ def test_schema_errors_stop_before_any_change(workdir, containers, message):
     assert not os.path.exists(os.path.join(workdir, "state", CONTAINER))
 
 
-def test_complain_without_apparmor_records_trial_and_is_idempotent(workdir):
+def test_complain_deploys_a_log_mode_seccomp_profile_and_is_idempotent(workdir):
     first = _play(workdir, "complain", CONTAINERS)
     assert first.returncode == 0, first.stdout
     assert int(_recap(first)["changed"]) > 0
     info = _inspect(CONTAINER)
     assert info["State"]["Running"]
-    with open(os.path.join(workdir, "state", CONTAINER, "state.json"), encoding="utf-8") as handle:
-        state = json.load(handle)
-    assert state["mode"] == "complain"
-    assert state["round"] == 1
-    assert state["cursor"] == info["State"]["StartedAt"]
+    profile = _seccomp_opt(info)
+    assert profile["defaultAction"] == "SCMP_ACT_LOG"
+    with open(os.path.join(workdir, "seccomp", "confine-%s.json" % CONTAINER), encoding="utf-8") as handle:
+        assert json.load(handle) == profile
+    assert "no-new-privileges:true" in info["HostConfig"]["SecurityOpt"]
+    assert _seccomp_mode(info["State"]["Pid"]) == "2"
+    state = _state(workdir)
+    assert (state["mode"], state["round"], state["version"]) == ("complain", 1, 1)
+    assert state["cursor"]["source"]
     second = _play(workdir, "complain", CONTAINERS)
     assert second.returncode == 0, second.stdout
     assert _recap(second)["changed"] == "0"
+    assert _inspect(CONTAINER)["Id"] == info["Id"]
+    assert _state(workdir) == state
+
+
+def test_harden_widens_the_trial_then_enforces_and_a_rerun_changes_nothing(workdir, auditd):
+    # The seed leaves mkdir and rmdir out; the trial logs the workload's mkdir, widen admits it (and only it),
+    # round 2 is clean.
+    containers = [dict(CONTAINERS[0], seccomp={"base": "docker_default", "deny": ["mkdir", "mkdirat", "rmdir"]},
+                       workload={"commands": [["mkdir", "-p", "/tmp/made-by-workload"]]},
+                       health={"command": ["ls", "/tmp/made-by-workload"]})]
+    first = _play(workdir, "harden", containers, extra={"confine_event_source": "audit"})
+    assert first.returncode == 0, first.stdout
+    state = _state(workdir)
+    assert (state["mode"], state["version"], state["good_version"], state["clean"]) == ("enforce", 2, 2, True)
+    with open(os.path.join(workdir, "state", CONTAINER, "events.v1.json"), encoding="utf-8") as handle:
+        logged = {event["syscall"] for event in json.load(handle)["seccomp"]}
+    assert logged & {"mkdir", "mkdirat"}, logged
+    with open(os.path.join(workdir, "state", CONTAINER, "report.v1.md"), encoding="utf-8") as handle:
+        assert "mkdir" in handle.read()
+    info = _inspect(CONTAINER)
+    profile = _seccomp_opt(info)
+    assert profile["defaultAction"] == "SCMP_ACT_ERRNO"
+    allowed = {name for rule in profile["syscalls"] if rule["action"] == "SCMP_ACT_ALLOW" for name in rule["names"]}
+    assert logged & {"mkdir", "mkdirat"} <= allowed
+    assert _seccomp_mode(info["State"]["Pid"]) == "2"
+    assert "rmdir" not in allowed
+    # Enforced: the workload's mkdir works, the rmdir the trial never saw is refused by the kernel.
+    refused = subprocess.run([DOCKER, "exec", CONTAINER, "sh", "-c", "mkdir /tmp/d && rmdir /tmp/d"],
+                             capture_output=True, text=True, check=False)
+    assert refused.returncode != 0 and "Operation not permitted" in refused.stderr, refused
+    again = _play(workdir, "harden", containers, extra={"confine_event_source": "audit"})
+    assert again.returncode == 0, again.stdout
+    assert _recap(again)["changed"] == "0"
     assert _inspect(CONTAINER)["Id"] == info["Id"]
 
 
@@ -130,6 +221,9 @@ def test_harden_rolls_back_a_failed_host_and_finishes_the_others(workdir, docker
                 "ansible_connection": "local",
                 "ansible_python_interpreter": sys.executable,
                 "confine_state_dir": state,
+                "confine_daemon": False,
+                "confine_min_observe": 0,
+                "confine_seccomp_dir": os.path.join(workdir, "seccomp"),
                 "confine_apparmor_dir": os.path.join(workdir, "apparmor"),
             },
             "hosts": {
@@ -165,7 +259,7 @@ def test_harden_rolls_back_a_failed_host_and_finishes_the_others(workdir, docker
         with open(os.path.join(state, broken, "state.json"), encoding="utf-8") as handle:
             assert json.load(handle)["mode"] == "baseline"
         with open(os.path.join(state, CONTAINER, "state.json"), encoding="utf-8") as handle:
-            assert json.load(handle)["mode"] == "complain"
+            assert json.load(handle)["mode"] == "enforce"
     finally:
         subprocess.run([docker_cli, "rm", "-f", broken], capture_output=True, check=False)
 

@@ -39,6 +39,15 @@ def test_parse_text_errors(text, fragment):
         _daemon.parse_text(text)
 
 
+@pytest.mark.parametrize(
+    "text",
+    ['{"debug": true, "debug": false}', '{"log-opts": {"max-size": "1m", "max-size": "2m"}}'],
+)
+def test_parse_text_refuses_duplicate_keys(text):
+    with pytest.raises(DaemonConfigError, match="more than once"):
+        _daemon.parse_text(text)
+
+
 def test_parse_error_says_how_to_fix():
     with pytest.raises(DaemonConfigError, match="never overwritten"):
         _daemon.parse_text("{")
@@ -72,6 +81,12 @@ def test_validate_accepts(config):
         ({"userns-remap": " "}, "must not be empty"),
         ({"shutdown-timeout": -1}, "must not be negative"),
         ({"no-such-key": 1}, "unknown daemon.json key 'no-such-key'"),
+        ({"log-opts": {"max-file": 3}}, "'log-opts' values must be strings"),
+        ({"hosts": ["unix:///run/d.sock", 2375]}, "'hosts' must be a list of strings"),
+        ({"icc": False, "iptables": False}, "'icc': false needs iptables"),
+        ({"bridge": "br0", "bip": "10.1.0.1/24"}, "mutually exclusive"),
+        ({"seccomp-profile": ""}, "must not be empty"),
+        ({"network-diagnostic-port": "2000"}, "must be an integer"),
     ],
 )
 def test_validate_rejects(config, fragment):
@@ -82,6 +97,13 @@ def test_validate_rejects(config, fragment):
 def test_unknown_key_allowed_warns():
     warnings = _daemon.validate_settings({"shiny-new": 1}, allow_unknown=True)
     assert warnings == ["unknown daemon.json key 'shiny-new' kept as given"]
+
+
+@pytest.mark.parametrize("word", ["builtin", "unconfined"])
+def test_seccomp_keywords_refused_on_old_dockerd(word):
+    with pytest.raises(DaemonConfigError, match="needs Docker 23 or later"):
+        _daemon.validate_settings({"seccomp-profile": word}, seccomp_keywords=False)
+    assert _daemon.validate_settings({"seccomp-profile": word}, seccomp_keywords=True) == []
 
 
 def test_validate_calls_seccomp_check_only_for_paths():
@@ -180,16 +202,28 @@ def test_changed_keys(before, after, keys):
 
 
 @pytest.mark.parametrize(
-    ("keys", "needs_restart", "reload_keys"),
+    ("keys", "after", "needs_restart", "reload_keys"),
     [
-        ([], False, []),
-        (["live-restore", "debug"], False, ["debug", "live-restore"]),
-        (["no-new-privileges"], True, []),
-        (["icc", "live-restore"], True, ["live-restore"]),
+        ([], {}, False, []),
+        (["live-restore", "debug"], {"live-restore": True, "debug": False}, False, ["debug", "live-restore"]),
+        (["no-new-privileges"], {"no-new-privileges": True}, True, []),
+        (["icc", "live-restore"], {"icc": False, "live-restore": True}, True, ["live-restore"]),
+        (["default-shm-size"], {"default-shm-size": "128M"}, False, ["default-shm-size"]),
+        (["builder"], {"builder": {}}, True, []),
+        # removing a reloadable key: a reload would keep the old value
+        (["debug"], {}, True, ["debug"]),
+        (["live-restore"], {"icc": False}, True, ["live-restore"]),
+        # ... except for keys a reload resets to their default
+        (["max-concurrent-downloads", "features"], {}, False, ["features", "max-concurrent-downloads"]),
     ],
 )
-def test_restart_plan(keys, needs_restart, reload_keys):
-    assert _daemon.restart_plan(keys) == (needs_restart, reload_keys)
+def test_restart_plan(keys, after, needs_restart, reload_keys):
+    assert _daemon.restart_plan(keys, after) == (needs_restart, reload_keys)
+
+
+def test_restart_plan_without_after_treats_keys_as_removed():
+    assert _daemon.restart_plan(["debug"]) == (True, ["debug"])
+    assert _daemon.restart_plan(["features"]) == (False, ["features"])
 
 
 class FakeRun:
@@ -216,6 +250,11 @@ class FakeRun:
 def test_dockerd_supports_validate(fake, expected):
     assert _daemon.dockerd_supports_validate("dockerd", runner=fake) is expected
     assert fake.calls == [["dockerd", "--help"]]
+
+
+def test_dockerd_help_missing_binary():
+    assert _daemon.dockerd_help("dockerd", runner=FakeRun(exc=FileNotFoundError("dockerd"))) is None
+    assert _daemon.dockerd_help("dockerd", runner=FakeRun(stderr="Usage: dockerd")) == "Usage: dockerd"
 
 
 def test_dockerd_validate_ok():

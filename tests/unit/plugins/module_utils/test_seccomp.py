@@ -401,6 +401,20 @@ def test_add_allowed_without_plain_allow_rule():
     assert added == ["read"] and result["syscalls"][0] == {"names": ["read"], "action": "SCMP_ACT_ALLOW"}
 
 
+def test_add_allowed_keeps_the_profiles_conditional_decisions():
+    # Docker's default answers clone3 with ENOSYS unless CAP_SYS_ADMIN; a trial that logged clone3 must not turn
+    # that into an unconditional allow (it would conflict with the rule and defeat the fallback to clone).
+    base = sc.generate(base="docker_default", mode="enforce")
+    widened, added = sc.add_allowed(base, ["clone3", "mkdir", "io_uring_setup"])
+    assert "clone3" not in added
+    plain = {n for r in widened["syscalls"] if r["action"] == "SCMP_ACT_ALLOW" and set(r) <= {"names", "action"}
+             for n in r["names"]}
+    assert "clone3" not in plain
+    assert sc.parse_profile(sc.canonical_json(widened)) == widened
+    policy = sc.effective_policy(widened, caps=(), arch="x86_64", kernel="6.1")
+    assert "clone3" in policy["errno"] and "clone3" not in policy["allow"]
+
+
 # --- warnings --------------------------------------------------------------------------------------------------------
 
 

@@ -25,9 +25,18 @@ class Fail(Exception):
 
 class FakeDockerd:
     def __init__(self):
+        self.installed = True
         self.supports_validate = False
         self.refuse = None
         self.validated = []
+        self.probed = []
+
+    def help(self, dockerd="dockerd"):
+        self.probed.append(dockerd)
+        if not self.installed:
+            return None
+        return "Usage: dockerd [OPTIONS]\n%s" % ("      --validate   Validate daemon configuration and exit\n"
+                                                  if self.supports_validate else "")
 
     def validate(self, path, dockerd="dockerd"):
         with open(path, encoding="utf-8") as handle:
@@ -48,7 +57,7 @@ def dockerd(monkeypatch):
 
     monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
     monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-    monkeypatch.setattr(daemon_config, "dockerd_supports_validate", lambda path: fake.supports_validate)
+    monkeypatch.setattr(daemon_config, "dockerd_help", fake.help)
     monkeypatch.setattr(daemon_config, "dockerd_validate", fake.validate)
     return fake
 
@@ -183,3 +192,37 @@ def test_dockerd_validate_refusal_leaves_file(dockerd, tmp_path):
     assert result["failed"] and "conflicting options" in result["msg"]
     assert path.read_text() == '{"debug": true}'
     assert sorted(os.listdir(tmp_path)) == ["daemon.json"]
+
+
+def test_duplicate_key_file_is_never_overwritten(dockerd, tmp_path):
+    path = tmp_path / "daemon.json"
+    original = '{"debug": true, "icc": true, "debug": false}'
+    path.write_text(original)
+    result = run({"path": str(path), "settings": {"icc": False}})
+    assert result["failed"] and "'debug' more than once" in result["msg"]
+    assert path.read_text() == original
+
+
+@pytest.mark.parametrize(
+    ("installed", "modern", "accepted"), [(True, False, False), (True, True, True), (False, False, True)]
+)
+def test_seccomp_keywords_follow_dockerd_version(dockerd, tmp_path, installed, modern, accepted):
+    dockerd.installed = installed
+    dockerd.supports_validate = modern
+    path = tmp_path / "daemon.json"
+    result = run({"path": str(path), "settings": {"seccomp-profile": "unconfined"}, "dockerd_path": "/opt/dockerd"})
+    assert dockerd.probed == ["/opt/dockerd"]
+    if accepted:
+        assert result["changed"] and json.loads(path.read_text()) == {"seccomp-profile": "unconfined"}
+    else:
+        assert result["failed"] and "needs Docker 23 or later" in result["msg"]
+        assert not path.exists()
+
+
+def test_removing_reloadable_key_needs_restart(dockerd, tmp_path):
+    path = tmp_path / "daemon.json"
+    path.write_text(json.dumps({"debug": True, "live-restore": True}))
+    result = run({"path": str(path), "remove": ["debug"]})
+    assert result["changed"] and result["changed_keys"] == ["debug"]
+    assert result["needs_restart"] is True and result["reload_keys"] == ["debug"]
+    assert json.loads(path.read_text()) == {"live-restore": True}

@@ -1,0 +1,279 @@
+#!/usr/bin/python
+# Copyright: confine.docker contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: profile_widen
+short_description: Widen an AppArmor or seccomp profile from collected events, behind a guard, with a review report
+version_added: 0.1.0
+author: confine.docker contributors (@confine)
+description:
+  - Produces the next version of a profile from the events a complain/log-mode trial collected
+    (M(confine.docker.security_events)).
+  - "AppArmor (O(kind=apparmor)): file accesses become path rules with the masks seen, generalised the way
+    aa-logprof suggests (C(/proc/3101/status) becomes C(@{PROC}/@{pid}/status), C(worker-17.log) becomes
+    C(worker-[0-9]*.log), C(/tmp/tmpk3v9x_2q) becomes C(/tmp/tmp*)); capability, network, signal, ptrace and mount
+    events become rules. The profile is a spec (the dict the C(confine.docker.apparmor_profile) module renders; the
+    result is the next spec, with paths added to C(filesystem.files) and C(filesystem.allow_exec), capabilities to
+    C(capabilities.allow), network families to C(network.protocols), other rules to C(extra_rules)) or profile
+    text (rules are inserted before the closing brace of the named profile)."
+  - With O(kind=seccomp) the observed syscalls join the profile's unconditional C(SCMP_ACT_ALLOW) rule.
+  - A guard refuses what an attacker wants and legitimate applications rarely need - the syscalls Docker's default
+    profile blocks (C(mount), C(unshare), C(setns), C(kexec_load), C(init_module), C(bpf), C(keyctl), C(ptrace),
+    C(reboot), ...), writes under C(/proc/sys) and C(/sys), credential and persistence files (C(/etc/shadow),
+    C(/etc/sudoers), cron, SSH keys), the Docker socket, mount, raw and packet sockets, C(sys_admin),
+    C(sys_module), C(sys_ptrace) and similar capabilities, ptrace of and signals to other profiles, and exec of
+    shells and network relays. Refused items are reported with their reason; listing an item's key (or rule) in
+    O(approve) admits it.
+  - Accesses the profile already allows are not added again, so widening twice with the same events changes
+    nothing. Accesses a spec explicitly denies (C(read_only_paths), C(deny_paths), C(capabilities.deny), the
+    template's mount denial) are reported as conflicts, since no allow rule overrides an AppArmor deny.
+  - RV(report) is a Markdown review of what was added and what was refused and why.
+extends_documentation_fragment:
+  - confine.docker.attributes
+options:
+  kind:
+    description: Which kind of profile to widen.
+    type: str
+    choices: [apparmor, seccomp]
+    required: true
+  profile:
+    description:
+      - The current version, inline. For AppArmor a spec (a dict) or profile text (a string); for seccomp a Docker
+        seccomp profile (a dict or JSON text).
+      - Exactly one of O(profile) and O(src) is required.
+    type: raw
+  src:
+    description:
+      - File on the target holding the current version (JSON spec or profile text for AppArmor, JSON for seccomp).
+    type: path
+  name:
+    description:
+      - The profile to widen in AppArmor profile text that declares several; the label of a seccomp report.
+    type: str
+  events:
+    description:
+      - The events, as registered from M(confine.docker.security_events) (the whole result or its C(apparmor) or
+        C(seccomp) list).
+      - AppArmor events of other profiles are ignored.
+    type: raw
+    required: true
+  approve:
+    description:
+      - Items the guard refused that should be admitted, by key (a path, C(capability sys_admin),
+        C(network inet raw), a syscall name) or by rule, as RV(refused) lists them.
+    type: list
+    elements: str
+    default: []
+  containers:
+    description:
+      - With O(kind=seccomp), only widen with events attributed to these containers.
+    type: list
+    elements: str
+    default: []
+  dest:
+    description:
+      - Write the new version here (canonical JSON for specs and seccomp profiles, text for profile text). Without
+        it the new version is only returned in RV(profile).
+      - May be the same file as O(src).
+    type: path
+  backup:
+    description:
+      - Keep a copy of O(dest) before it is replaced; its path is returned in RV(backup_file).
+    type: bool
+    default: false
+  validate:
+    description:
+      - Compile widened AppArmor profile text with C(apparmor_parser -QK) before writing it, when the parser is
+        installed. Specs are validated by the collection's spec validator in any case.
+    type: bool
+    default: true
+notes:
+  - The module does not load anything into the kernel; C(confine.docker.apparmor_profile) and
+    C(confine.docker.seccomp_profile) install the new version, and a rollback restores the previous one.
+seealso:
+  - module: confine.docker.security_events
+  - module: confine.docker.apparmor_profile
+"""
+
+EXAMPLES = r"""
+- name: Collect what the trial logged
+  confine.docker.security_events:
+    since: "{{ trial_start.cursor }}"
+    containers: [web]
+  register: trial
+
+- name: Widen the AppArmor spec of the web container
+  confine.docker.profile_widen:
+    kind: apparmor
+    profile: "{{ lookup('file', 'apparmor/web.yml') | from_yaml }}"
+    events: "{{ trial }}"
+    approve:
+      - capability net_admin
+  register: widened
+
+- name: Keep the review next to the playbook
+  ansible.builtin.copy:
+    content: "{{ widened.report }}"
+    dest: reviews/web-apparmor.md
+  delegate_to: localhost
+
+- name: Widen the seccomp profile in place
+  confine.docker.profile_widen:
+    kind: seccomp
+    src: /etc/docker/seccomp/web.json
+    dest: /etc/docker/seccomp/web.json
+    events: "{{ trial }}"
+    containers: [web]
+    backup: true
+"""
+
+RETURN = r"""
+profile:
+  description: The new version (spec dict, profile text, or seccomp profile dict).
+  returned: always
+  type: raw
+  sample: {defaultAction: SCMP_ACT_LOG, syscalls: [{action: SCMP_ACT_ALLOW, names: [clone3, read, write]}]}
+format:
+  description: C(spec), C(text) or C(seccomp).
+  returned: always
+  type: str
+  sample: spec
+added:
+  description:
+    - What was added, one item per rule, with the events behind it (C(count), C(examples) of the paths seen,
+      C(comm), C(first_seen), C(last_seen)) and C(approved) when O(approve) admitted it.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {type: file, key: "/var/log/app/worker-[0-9]*.log", rule: "/var/log/app/worker-[0-9]*.log w,", count: 4,
+       examples: [/var/log/app/worker-17.log], comm: [python3]}
+refused:
+  description:
+    - What was not added and why. C(category) is C(guard) (a possible attack, or a need for approval),
+      C(conflict) (the profile denies it explicitly) or C(unsupported) (no rule is generated; review by hand).
+      C(key) is what O(approve) takes.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {type: file, key: /etc/shadow, rule: "/etc/shadow w,", category: guard, count: 1, comm: [python3],
+       reason: "/etc/shadow w: password hashes"}
+report:
+  description: A Markdown review of the widening.
+  returned: always
+  type: str
+dest:
+  description: Where the new version was (or in check mode would be) written.
+  returned: when O(dest) is set
+  type: str
+backup_file:
+  description: Path of the backup of the old O(dest).
+  returned: when O(backup=true) and O(dest) was changed
+  type: str
+"""
+
+import json
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.confine.docker.plugins.module_utils._apparmor import AppArmorError, Parser
+from ansible_collections.confine.docker.plugins.module_utils._io import (
+    WriteError,
+    atomic_write,
+    backup_file,
+    read_text,
+)
+from ansible_collections.confine.docker.plugins.module_utils._seccomp import canonical_json
+from ansible_collections.confine.docker.plugins.module_utils._widen import WidenError, widen
+
+
+def load_current(module):
+    params = module.params
+    if params["src"] is None:
+        return params["profile"]
+    text = read_text(params["src"])
+    if text is None:
+        raise WidenError("src %s does not exist" % params["src"])
+    if params["kind"] == "seccomp" or text.lstrip().startswith("{"):
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise WidenError("src %s is not valid JSON: %s" % (params["src"], exc)) from exc
+    return text
+
+
+def render(result):
+    if result["format"] == "text":
+        return result["profile"]
+    if result["format"] == "seccomp":
+        return canonical_json(result["profile"])
+    return json.dumps(result["profile"], indent=2, sort_keys=True) + "\n"
+
+
+def run(module):
+    params = module.params
+    current = load_current(module)
+    if isinstance(current, str) and params["kind"] == "seccomp":
+        try:
+            current = json.loads(current)
+        except ValueError as exc:
+            raise WidenError("the seccomp profile is not valid JSON: %s" % exc) from exc
+    result = widen(params["kind"], current, params["events"], approve=params["approve"], name=params["name"],
+                   containers=params["containers"] or None)
+    out = {key: result[key] for key in ("profile", "format", "added", "refused", "report")}
+    new_text = render(result)
+    if result["format"] == "text" and params["validate"] and result["added"]:
+        binary = module.get_bin_path("apparmor_parser")
+        if binary:
+            Parser(binary=binary, run=module.run_command).compile_check(
+                new_text, display=params["dest"] or params["src"] or "profile")
+    dest = params["dest"]
+    if dest is None:
+        out["changed"] = bool(result["added"])
+        return out
+    out["dest"] = dest
+    old_text = read_text(dest)
+    out["changed"] = old_text != new_text
+    if not out["changed"]:
+        return out
+    if module._diff:
+        out["diff"] = {"before": old_text or "", "after": new_text, "before_header": dest, "after_header": dest}
+    if module.check_mode:
+        return out
+    if params["backup"] and old_text is not None:
+        out["backup_file"] = backup_file(dest)
+    atomic_write(dest, new_text, mode=None if old_text is not None else 0o644)
+    return out
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "kind": {"type": "str", "required": True, "choices": ["apparmor", "seccomp"]},
+            "profile": {"type": "raw"},
+            "src": {"type": "path"},
+            "name": {"type": "str"},
+            "events": {"type": "raw", "required": True},
+            "approve": {"type": "list", "elements": "str", "default": []},
+            "containers": {"type": "list", "elements": "str", "default": []},
+            "dest": {"type": "path"},
+            "backup": {"type": "bool", "default": False},
+            "validate": {"type": "bool", "default": True},
+        },
+        required_one_of=[("profile", "src")],
+        mutually_exclusive=[("profile", "src")],
+        supports_check_mode=True,
+    )
+    try:
+        result = run(module)
+    except (WidenError, AppArmorError, WriteError, OSError) as exc:
+        module.fail_json(msg=str(exc), dest=module.params["dest"])
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

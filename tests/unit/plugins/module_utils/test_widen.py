@@ -1,0 +1,351 @@
+"""Unit tests for _widen: generalisation, the guard, spec/text/seccomp widening and the review report."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from ansible_collections.confine.docker.plugins.action.apparmor_profile import render_profile
+from ansible_collections.confine.docker.plugins.module_utils import _seccomp, _widen
+from ansible_collections.confine.docker.plugins.module_utils._events import Collector, SyscallResolver
+from ansible_collections.confine.docker.plugins.module_utils._widen import WidenError
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "events")
+PARSER = shutil.which("apparmor_parser") or "/usr/sbin/apparmor_parser"
+SPEC = {
+    "name": "confine-web",
+    "filesystem": {"read_only_paths": ["/etc/**"], "writable_paths": ["/tmp/cache/**"]},
+    "network": {"protocols": ["tcp"]},
+}
+LOG_PROFILE = {"defaultAction": "SCMP_ACT_LOG", "architectures": ["SCMP_ARCH_X86_64"],
+               "syscalls": [{"names": ["read", "write", "exit_group"], "action": "SCMP_ACT_ALLOW"}]}
+
+
+@pytest.fixture(scope="module")
+def events():
+    collector = Collector(resolver=SyscallResolver())
+    with open(os.path.join(FIXTURES, "audit.log"), encoding="utf-8") as handle:
+        for line in handle:
+            collector.feed_line(line.rstrip("\n"))
+    return collector.result()
+
+
+def event(**fields):
+    base = {"profile": "confine-web", "mode": "ALLOWED", "count": 1, "comm": ["app"],
+            "first_seen": "2023-11-14T22:13:30.000Z", "last_seen": "2023-11-14T22:13:31.000Z"}
+    base.update(fields)
+    return base
+
+
+def keys(items):
+    return sorted(item["key"] for item in items)
+
+
+# ------------------------------------------------------------------------------------------------ generalisation
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/proc/3101/status", "@{PROC}/@{pid}/status"),
+        ("/proc/3101/task/3105/stat", "@{PROC}/@{pid}/task/@{tid}/stat"),
+        ("/proc/self/fd/", "@{PROC}/self/fd/"),
+        ("/proc/sys/kernel/core_pattern", "@{PROC}/sys/kernel/core_pattern"),
+        ("/var/log/app/worker-17.log", "/var/log/app/worker-[0-9]*.log"),
+        ("/var/log/app/app.log.3", "/var/log/app/app.log.[0-9]*"),
+        ("/var/lib/postgresql/15/main/", "/var/lib/postgresql/[0-9]*/main/"),
+        ("/tmp/tmpk3v9x_2q", "/tmp/tmp*"),
+        ("/tmp/tmp.Ab3dE9xZ", "/tmp/tmp.*"),
+        ("/tmp/tmpabcdefgh", "/tmp/tmp*"),
+        ("/var/lib/demo/records/.tmp-k3v9x_2q", "/var/lib/demo/records/.tmp-*"),
+        ("/var/lib/demo/records/.tmp-abcdefgh", "/var/lib/demo/records/.tmp-*"),
+        ("/var/lib/demo/records/0f3a9c2d4b5e6f708192a3b4c5d6e7f8.json", "/var/lib/demo/records/*.json"),
+        ("/run/app/session-x8k2m9q4", "/run/app/session-*"),
+        ("/usr/bin/python3.11", "/usr/bin/python3.[0-9]*"),
+        ("/run/app/4f1c0d2b3a5e6f70.sock", "/run/app/*.sock"),
+        ("/var/cache/app/a1b2c3d4e5f6", "/var/cache/app/*"),
+        ("/usr/lib/python3.11/json/__init__.py", "/usr/lib/python3.11/json/__init__.py"),
+        ("/var/lib/app/records.db", "/var/lib/app/records.db"),
+        ("/var/lib/app/my data,v1.json", "/var/lib/app/my?data?v1.json"),
+        ("/etc/nginx/nginx.conf", "/etc/nginx/nginx.conf"),
+    ],
+)
+def test_generalise_path(path, expected):
+    assert _widen.generalise_path(path) == expected
+
+
+@pytest.mark.parametrize(
+    ("glob", "path", "expected"),
+    [
+        ("/**", "/etc/shadow", True),
+        ("/**", "/", False),
+        ("/tmp/*", "/tmp/", False),
+        ("/usr/lib/**.so*", "/usr/lib/x/libc.so", True),
+        ("/usr/lib/**.so*", "/usr/lib/.so", False),
+        ("/etc/*", "/etc/ssl/x", False),
+        ("/etc/**", "/etc/ssl/x", True),
+        ("/{,var/}run/docker.sock", "/var/run/docker.sock", True),
+        ("/{,var/}run/docker.sock", "/run/docker.sock", True),
+        ("/dev/sd*", "/dev/sda1", True),
+        ("/proc/[0-9]*/mem", "/proc/12/mem", True),
+        ("/proc/[^s]*", "/proc/sys", False),
+        ("@{PROC}/@{pid}/status", "/proc/3101/status", True),
+        ("@{HOME}/x", "/root/x", False),
+        ("/tmp/?", "/tmp/ab", False),
+    ],
+)
+def test_glob_matches(glob, path, expected):
+    assert _widen.glob_matches(glob, path) is expected
+
+
+@pytest.mark.parametrize(
+    ("masks", "perms"),
+    [(("wc", "wc"), "w"), (("r", None), "r"), (("rm", "rm"), "mr"), (("x", "x"), "ix"), (("ac",), "w"),
+     (("a",), "a"), (("rwk",), "rwk"), (("l",), "l"), (("d",), "w"), (("",), "")],
+)
+def test_mask_perms(masks, perms):
+    assert _widen.mask_perms(*masks) == perms
+
+
+# -------------------------------------------------------------------------------------------------------- spec
+
+
+def test_spec_widening_adds_workload_and_refuses_attacks(events):
+    result = _widen.widen("apparmor", SPEC, events)
+    spec = result["profile"]
+    assert result["format"] == "spec" and result["name"] == "confine-web"
+    files = {rule["path"]: rule["perms"] for rule in spec["filesystem"]["files"]}
+    # The mmap of a Python extension is covered by abstractions/base (/usr/lib/**.so* mr).
+    assert files == {
+        "/var/lib/app/records.db": "w",
+        "/var/log/app/worker-[0-9]*.log": "w",
+        "/tmp/tmp*": "w",
+    }
+    assert spec["capabilities"]["allow"] == ["net_bind_service"]
+    assert spec["network"] == {"raw": False, "packet": False, "protocols": ["tcp"]}
+    assert spec["filesystem"]["allow_exec"] == []
+    refused = {item["key"]: item for item in result["refused"]}
+    assert set(refused) == {"capability sys_admin", "network inet raw", "/usr/bin/dash", "/etc/shadow",
+                            "mount fstype=tmpfs tmpfs -> /mnt/", "@{PROC}/sys/kernel/core_pattern"}
+    assert all(item["category"] == "guard" for item in refused.values())
+    assert "password hashes" in refused["/etc/shadow"]["reason"]
+    assert "read_only_paths entry /etc/**" in refused["/etc/shadow"]["reason"]
+    assert refused["/usr/bin/dash"]["comm"] == ["python3"]
+    records = next(item for item in result["added"] if item["key"] == "/var/lib/app/records.db")
+    assert (records["count"], records["first_seen"]) == (2, "2023-11-14T22:13:30.001Z")
+    # Reads (allowed by /** r), ptrace/signal within the profile and another profile's events add nothing.
+    assert not [item for item in result["added"] + result["refused"] if item["type"] in ("ptrace", "signal")]
+    assert "/etc/ssl/private/db.key" not in json.dumps(result)
+
+
+def test_spec_widening_twice_changes_nothing(events):
+    first = _widen.widen("apparmor", SPEC, events)
+    second = _widen.widen("apparmor", first["profile"], events)
+    assert second["profile"] == first["profile"]
+    assert second["added"] == []
+    assert keys(second["refused"]) == keys(first["refused"])
+
+
+def test_approve_admits_guarded_items_but_not_template_denials(events):
+    approve = ["capability sys_admin", "network inet raw", "/usr/bin/dash", "mount fstype=tmpfs tmpfs -> /mnt/",
+               "/etc/shadow w,"]
+    result = _widen.widen("apparmor", SPEC, events, approve=approve)
+    spec = result["profile"]
+    assert spec["capabilities"]["allow"] == ["net_bind_service", "sys_admin"]
+    assert spec["network"]["raw"] is True
+    assert spec["filesystem"]["allow_exec"] == ["/usr/bin/dash"]
+    refused = {item["key"]: item for item in result["refused"]}
+    assert refused["mount fstype=tmpfs tmpfs -> /mnt/"]["category"] == "conflict"
+    assert "denies mount" in refused["mount fstype=tmpfs tmpfs -> /mnt/"]["reason"]
+    assert refused["/etc/shadow"]["category"] == "conflict"
+    assert refused["@{PROC}/sys/kernel/core_pattern"]["category"] == "guard"
+    assert {item["key"] for item in result["added"] if item.get("approved")} == {
+        "capability sys_admin", "network inet raw", "/usr/bin/dash"}
+
+
+def test_spec_coverage_and_merging():
+    spec = dict(SPEC, filesystem={"writable_paths": ["/data/**"], "allow_exec": ["/usr/bin/python3*"],
+                                  "files": [{"path": "/srv/x", "perms": "r"}], "deny_paths": ["/secret/**"]},
+                capabilities={"deny": ["chown"]}, network={"protocols": []})
+    evts = [
+        event(operation="open", name="/data/a/b", requested_mask="wc", denied_mask="wc"),
+        event(operation="exec", name="/usr/bin/python3.11", requested_mask="x", denied_mask="x"),
+        event(operation="open", name="/srv/x", requested_mask="w", denied_mask="w"),
+        event(operation="open", name="/secret/key", requested_mask="r", denied_mask="r"),
+        event(operation="capable", capability="chown"),
+        event(operation="create", family="inet6", sock_type="dgram", protocol="udp", requested_mask="create"),
+        event(operation="connect", family="unix", sock_type="stream", protocol="ip", requested_mask="connect"),
+        event(operation="exec", name="/opt/app/bin/worker", requested_mask="x", denied_mask="x"),
+        event(operation="signal", signal="hup", peer="unconfined", requested_mask="receive"),
+        event(operation="signal", signal="kill", peer="unconfined", requested_mask="send"),
+        event(operation="change_profile", name="other"),
+        event(operation="open", name="/data/x", requested_mask="r", profile="someone-else"),
+    ]
+    result = _widen.widen("apparmor", spec, evts)
+    new = result["profile"]
+    assert new["filesystem"]["files"] == [{"path": "/srv/x", "perms": "rw", "audit": False, "deny": False,
+                                           "owner": False}]
+    assert new["filesystem"]["allow_exec"] == ["/usr/bin/python3*", "/opt/app/bin/worker"]
+    assert new["network"]["protocols"] == []  # "network," already allows udp and unix
+    assert new["extra_rules"] == []
+    refused = {item["key"]: item for item in result["refused"]}
+    assert refused["/secret/key"]["category"] == "conflict" and "deny_paths" in refused["/secret/key"]["reason"]
+    assert refused["capability chown"]["category"] == "conflict"
+    assert refused["signal send kill peer=unconfined"]["category"] == "guard"
+    assert refused["# change_profile other"]["category"] == "unsupported"
+    assert len(result["added"]) == 2
+
+
+def test_network_protocols_are_added_when_the_spec_lists_some():
+    evts = [
+        event(operation="create", family="inet", sock_type="dgram", protocol="udp", requested_mask="create"),
+        event(operation="create", family="unix", sock_type="stream", protocol="ip", requested_mask="create"),
+        event(operation="create", family="inet", sock_type="stream", protocol="tcp", requested_mask="create"),
+    ]
+    result = _widen.widen("apparmor", SPEC, evts)
+    assert result["profile"]["network"]["protocols"] == ["tcp", "udp", "unix"]
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({"name": "bad name"}, "not valid"),
+        ({"name": "p", "bogus": 1}, "not valid"),
+    ],
+)
+def test_invalid_spec(bad, message):
+    with pytest.raises(WidenError, match=message):
+        _widen.widen("apparmor", bad, [])
+
+
+@pytest.mark.parametrize("events_value", ["x", [1], {"apparmor": "x"}])
+def test_invalid_events(events_value):
+    with pytest.raises(WidenError, match="event"):
+        _widen.widen("apparmor", SPEC, events_value)
+
+
+def test_widened_spec_renders_and_compiles(events, tmp_path):
+    if not os.path.exists(PARSER):
+        pytest.fail("apparmor_parser is needed (Debian package apparmor)")
+    result = _widen.widen("apparmor", SPEC, events, approve=["capability sys_admin", "network inet raw"])
+    extra = _widen.widen("apparmor", result["profile"], [
+        event(operation="signal", signal="hup", peer="unconfined", requested_mask="send"),
+        event(operation="ptrace", peer="other", requested_mask="read"),
+    ], approve=["signal send hup peer=unconfined", "ptrace read peer=other"])
+    assert extra["profile"]["extra_rules"] == [
+        "signal (send) set=(hup) peer=unconfined,",
+        "ptrace (read) peer=other,",
+    ]
+    path = tmp_path / "confine-web"
+    path.write_text(render_profile(extra["profile"])[1])
+    proc = subprocess.run([PARSER, "-QK", str(path)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+
+
+# -------------------------------------------------------------------------------------------------------- text
+
+TEXT = """#include <tunables/global>
+
+profile confine-web flags=(complain) {
+  #include <abstractions/base>
+  /usr/** mr,
+  network inet stream,
+
+  profile child {
+    /bin/true ix,
+  }
+}
+
+profile other {
+  /x r,
+}
+"""
+
+
+def test_text_widening_inserts_before_the_closing_brace(events, tmp_path):
+    result = _widen.widen("apparmor", TEXT, events, name="confine-web")
+    text = result["profile"]
+    assert result["format"] == "text"
+    block = text.split("profile other")[0]
+    assert "  /var/lib/app/records.db w,\n" in block
+    assert "  @{PROC}/@{pid}/status r,\n" in block
+    assert "  capability net_bind_service,\n" in block
+    assert "  signal (send) set=(term) peer=confine-web,\n" in block
+    assert "/etc/shadow" not in text and "capability sys_admin" not in text
+    assert text.endswith("profile other {\n  /x r,\n}\n")
+    assert text.index("# added by confine.docker.profile_widen") > text.index("/bin/true ix,")
+    again = _widen.widen("apparmor", text, events, name="confine-web")
+    assert again["profile"] == text and again["added"] == []
+    path = tmp_path / "confine-web"
+    path.write_text(text)
+    proc = subprocess.run([PARSER, "-QK", str(path)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_text_needs_a_name_when_ambiguous(events):
+    with pytest.raises(WidenError, match="several profiles"):
+        _widen.widen("apparmor", TEXT, events)
+    with pytest.raises(WidenError, match="does not declare"):
+        _widen.widen("apparmor", TEXT, events, name="nope")
+    single = "profile confine-web {\n}\n"
+    result = _widen.widen("apparmor", single, events)
+    assert result["name"] == "confine-web" and "  /var/lib/app/records.db w,\n" in result["profile"]
+
+
+# ------------------------------------------------------------------------------------------------------ seccomp
+
+
+def test_seccomp_widening(events):
+    result = _widen.widen("seccomp", LOG_PROFILE, events)
+    profile = result["profile"]
+    allowed = profile["syscalls"][0]["names"]
+    assert allowed == ["clone3", "exit_group", "read", "write"]
+    assert profile["defaultAction"] == "SCMP_ACT_LOG"
+    assert keys(result["added"]) == ["clone3"]
+    refused = {item["key"]: item for item in result["refused"]}
+    assert set(refused) == {"mount", "unshare", "keyctl"}
+    assert refused["mount"]["count"] == 2 and sorted(refused["mount"]["comm"]) == ["legacy", "mount"]
+    again = _widen.widen("seccomp", profile, events)
+    assert again["profile"] == profile and again["added"] == []
+    assert _seccomp.canonical_json(again["profile"]) == _seccomp.canonical_json(profile)
+
+
+def test_seccomp_approve_containers_and_unknown_numbers(events):
+    extra = {"seccomp": events["seccomp"] + [
+        {"syscall": None, "nr": 999, "arch": "x86_64", "action": "SCMP_ACT_LOG", "container": "web", "count": 3},
+    ]}
+    result = _widen.widen("seccomp", json.dumps(LOG_PROFILE), extra, approve=["unshare"], containers=["web"])
+    assert keys(result["added"]) == ["clone3", "unshare"]
+    refused = {item["key"]: item for item in result["refused"]}
+    assert set(refused) == {"mount", "nr 999/x86_64"}
+    assert refused["nr 999/x86_64"]["category"] == "unsupported"
+    assert "mount" not in result["profile"]["syscalls"][0]["names"]
+
+
+def test_seccomp_invalid_profile():
+    with pytest.raises(WidenError, match="not valid"):
+        _widen.widen("seccomp", {"syscalls": []}, [])
+    with pytest.raises(WidenError, match="kind"):
+        _widen.widen("selinux", {}, [])
+
+
+# ------------------------------------------------------------------------------------------------------- report
+
+
+def test_report_lists_added_and_refused_with_reasons(events):
+    result = _widen.widen("apparmor", SPEC, events)
+    report = result["report"]
+    assert report.startswith("# Profile widening review: confine-web (apparmor)\n")
+    assert "Events reviewed: 17.\nAdded: 4. Refused: 6 (6 by the guard)." in report
+    assert "| `/var/lib/app/records.db w,` | 2 | python3 |" in report
+    assert "| `/etc/shadow w,` |" in report and "password hashes" in report
+    assert "`capability sys_admin` |" in report
+    empty = _widen.widen("apparmor", result["profile"], {"apparmor": []})["report"]
+    assert "Nothing: the profile already allows everything" in empty
+    pipes = _widen.render_report("seccomp", "p", [], [{"rule": "a|b", "reason": "x", "category": "guard",
+                                                      "count": 1, "comm": [], "key": "a|b"}])
+    assert "a\\|b" in pipes

@@ -1,0 +1,135 @@
+"""Whole-module tests for confine.docker.profile_widen: check/diff mode, dest writes, idempotence, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.confine.docker.plugins.module_utils._events import Collector, SyscallResolver
+from ansible_collections.confine.docker.plugins.modules import profile_widen
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "events")
+SPEC = {"name": "confine-web", "filesystem": {"read_only_paths": ["/etc/**"]}, "network": {"protocols": ["tcp"]}}
+LOG_PROFILE = {"defaultAction": "SCMP_ACT_LOG", "syscalls": [{"names": ["read", "write"], "action": "SCMP_ACT_ALLOW"}]}
+TEXT = "#include <tunables/global>\nprofile confine-web flags=(complain) {\n  #include <abstractions/base>\n}\n"
+
+
+class Exit(Exception):
+    pass
+
+
+class Fail(Exception):
+    pass
+
+
+@pytest.fixture
+def module_env(monkeypatch):
+    def exit_json(self, **kwargs):
+        raise Exit(kwargs)
+
+    def fail_json(self, **kwargs):
+        raise Fail(kwargs)
+
+    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+
+
+@pytest.fixture(scope="module")
+def events():
+    collector = Collector(resolver=SyscallResolver())
+    with open(os.path.join(FIXTURES, "audit.log"), encoding="utf-8") as handle:
+        for line in handle:
+            collector.feed_line(line.rstrip("\n"))
+    return dict(collector.result(), changed=False, source="file", cursor={})
+
+
+def run(args, check_mode=False, diff=False):
+    full = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)
+    with patch_module_args(full), pytest.raises((Exit, Fail)) as info:
+        profile_widen.main()
+    result = info.value.args[0]
+    result["failed"] = isinstance(info.value, Fail)
+    return result
+
+
+def test_spec_to_dest_check_real_check_real(module_env, events, tmp_path):
+    dest = tmp_path / "confine-web.json"
+    args = {"kind": "apparmor", "profile": SPEC, "events": events, "dest": str(dest), "backup": True}
+    first = run(args, check_mode=True, diff=True)
+    assert not first["failed"] and first["changed"] and not dest.exists()
+    assert json.loads(first["diff"]["after"]) == first["profile"] and first["diff"]["before"] == ""
+    assert first["format"] == "spec"
+    second = run(args)
+    assert second["changed"] and json.loads(dest.read_text()) == second["profile"]
+    assert "backup_file" not in second  # nothing to back up yet
+    assert {item["key"] for item in second["refused"]} >= {"/etc/shadow", "capability sys_admin"}
+    assert "## Refused" in second["report"]
+    assert run(args, check_mode=True)["changed"] is False
+    assert run(args)["changed"] is False
+
+
+def test_widen_in_place_from_src_with_backup(module_env, events, tmp_path):
+    path = tmp_path / "web.json"
+    path.write_text(json.dumps(LOG_PROFILE))
+    args = {"kind": "seccomp", "src": str(path), "dest": str(path), "events": events, "backup": True,
+            "containers": ["web"]}
+    first = run(args)
+    assert first["changed"] and [item["key"] for item in first["added"]] == ["clone3"]
+    assert os.path.exists(first["backup_file"])
+    with open(first["backup_file"], encoding="utf-8") as handle:
+        assert json.loads(handle.read()) == LOG_PROFILE
+    assert json.loads(path.read_text())["syscalls"][0]["names"] == ["clone3", "read", "write"]
+    second = run(args)
+    assert second["changed"] is False and second["added"] == []
+    approved = run(dict(args, approve=["unshare"]))
+    assert approved["changed"] and [item["key"] for item in approved["added"]] == ["unshare"]
+
+
+def test_without_dest_changed_means_something_was_added(module_env, events):
+    first = run({"kind": "seccomp", "profile": json.dumps(LOG_PROFILE), "events": events["seccomp"]})
+    assert first["changed"] is True and "dest" not in first
+    second = run({"kind": "seccomp", "profile": first["profile"], "events": events["seccomp"]})
+    assert second["changed"] is False
+
+
+def test_text_profile_is_validated_with_apparmor_parser(module_env, events, tmp_path):
+    if not shutil.which("apparmor_parser") and not os.path.exists("/usr/sbin/apparmor_parser"):
+        pytest.fail("apparmor_parser is needed")
+    dest = tmp_path / "confine-web"
+    result = run({"kind": "apparmor", "profile": TEXT, "events": events, "dest": str(dest)})
+    assert result["changed"] and result["format"] == "text", result
+    assert "  /var/lib/app/records.db w,\n" in dest.read_text()
+    assert run({"kind": "apparmor", "src": str(dest), "dest": str(dest), "events": events})["changed"] is False
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"kind": "apparmor", "events": []}, "one of the following is required"),
+        ({"kind": "apparmor", "profile": SPEC, "src": "/x", "events": []}, "mutually exclusive"),
+        ({"kind": "apparmor", "src": "/nonexistent/spec.json", "events": []}, "does not exist"),
+        ({"kind": "apparmor", "profile": {"name": "bad name"}, "events": []}, "not valid"),
+        ({"kind": "seccomp", "profile": "{not json", "events": []}, "not valid JSON"),
+        ({"kind": "apparmor", "profile": SPEC, "events": "nope"}, "events must be"),
+        ({"kind": "apparmor", "profile": TEXT.replace("confine-web", "other"), "name": "confine-web", "events": []},
+         "does not declare"),
+    ],
+)
+def test_errors_change_nothing(module_env, tmp_path, args, message):
+    dest = tmp_path / "dest"
+    dest.write_text("old\n")
+    result = run(dict(args, dest=str(dest)))
+    assert result["failed"] and message in result["msg"], result
+    assert dest.read_text() == "old\n"
+
+
+def test_bad_src_json(module_env, tmp_path):
+    src = tmp_path / "spec.json"
+    src.write_text("{broken")
+    result = run({"kind": "apparmor", "src": str(src), "events": []})
+    assert result["failed"] and "not valid JSON" in result["msg"]
