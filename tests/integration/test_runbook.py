@@ -265,7 +265,7 @@ def test_harden_rolls_back_a_failed_host_and_finishes_the_others(workdir, docker
 
 
 @pytest.mark.vm
-def test_vm_complain_then_rollback_to_docker_default(lab_inventory, tmp_path):
+def test_vm_harden_enforces_then_rollback_to_docker_default(lab_inventory, tmp_path):
     name = "rbtest-vm-demo"
     profile = "confine-" + name
     varfile = tmp_path / "vars.json"
@@ -281,17 +281,24 @@ def test_vm_complain_then_rollback_to_docker_default(lab_inventory, tmp_path):
     inspect = (
         "pid=$(docker inspect -f '{{.State.Pid}}' %s); cat /proc/$pid/attr/current; grep Seccomp: /proc/$pid/status"
     )
+    daemon_json = "cat /etc/docker/daemon.json 2>/dev/null || echo absent"
+    original = vm_ssh(lab_inventory, daemon_json).stdout
     try:
         first = ansible_playbook(*args, "harden.yml")
         assert "changed=0" not in [r for r in first.stdout.splitlines() if r.startswith("confine-vm-1 ")][-1]
+        hardened = json.loads(vm_ssh(lab_inventory, "cat /etc/docker/daemon.json").stdout)
+        assert hardened["no-new-privileges"] is True and hardened["live-restore"] is True
         kernel = vm_ssh(lab_inventory, inspect % name).stdout
-        assert kernel.startswith(profile) and "(complain)" in kernel and "Seccomp:\t2" in kernel
+        assert kernel.startswith(profile + " (enforce)") and "Seccomp:\t2" in kernel
         second = ansible_playbook(*args, "harden.yml")
         assert "changed=0" in [r for r in second.stdout.splitlines() if r.startswith("confine-vm-1 ")][-1]
-        ansible_playbook(*args, os.path.join("playbooks", "rollback.yml"))
+        ansible_playbook(*args, "-e", "confine_rollback_target=baseline", os.path.join("playbooks", "rollback.yml"))
         kernel = vm_ssh(lab_inventory, inspect % name).stdout
         assert kernel.startswith("docker-default (enforce)") and "Seccomp:\t2" in kernel
+        # The baseline includes daemon.json as it was before the runbook, byte for byte.
+        assert vm_ssh(lab_inventory, daemon_json).stdout == original
     finally:
         vm_ssh(lab_inventory, "docker rm -f %s; apparmor_parser -R /etc/apparmor.d/containers/%s; "
-               "rm -f /etc/apparmor.d/containers/%s; rm -rf /var/lib/confine/%s" % (name, profile, profile, name),
+               "rm -f /etc/apparmor.d/containers/%s; rm -rf /var/lib/confine/%s; "
+               "rm -f /var/lib/confine/daemon.json.original.json" % (name, profile, profile, name),
                check=False)

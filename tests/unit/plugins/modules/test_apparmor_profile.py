@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
+from _harness import run_module
 from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.confine.docker.plugins.modules import apparmor_profile
 
@@ -19,14 +21,6 @@ profile %s flags=(attach_disconnected,mediate_deleted) {
 """
     % NAME
 )
-
-
-class Exit(Exception):
-    pass
-
-
-class Fail(Exception):
-    pass
 
 
 class FakeKernel:
@@ -64,14 +58,6 @@ class FakeKernel:
 def kernel(monkeypatch):
     fake = FakeKernel()
 
-    def exit_json(self, **kwargs):
-        raise Exit(kwargs)
-
-    def fail_json(self, **kwargs):
-        raise Fail(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
     monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, argv, **kw: fake.run_command(argv, **kw))
     monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, *a, **kw: "/sbin/apparmor_parser")
     monkeypatch.setattr(
@@ -83,13 +69,7 @@ def kernel(monkeypatch):
     return fake
 
 
-def run(args, check_mode=False, diff=False):
-    full = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)
-    with patch_module_args(full), pytest.raises((Exit, Fail)) as info:
-        apparmor_profile.main()
-    result = info.value.args[0]
-    result["failed"] = isinstance(info.value, Fail)
-    return result
+run = functools.partial(run_module, apparmor_profile.main)
 
 
 def test_install_load_check_real_check_real(kernel, tmp_path):

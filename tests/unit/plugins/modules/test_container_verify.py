@@ -7,21 +7,13 @@ import os
 import urllib.error
 
 import pytest
+from _harness import run_module
 from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.confine.docker.plugins.modules import container_verify
 
 UNIT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIXTURES = os.path.join(UNIT, "fixtures", "verify")
-
-
-class Exit(Exception):
-    pass
-
-
-class Fail(Exception):
-    pass
 
 
 def fixture_text(name):
@@ -82,12 +74,6 @@ class FakeHost:
 def host(monkeypatch):
     fake = FakeHost()
 
-    def exit_json(self, **kwargs):
-        raise Exit(kwargs)
-
-    def fail_json(self, **kwargs):
-        raise Fail(kwargs)
-
     def run_command(self, argv, **kwargs):
         return fake.run_command(self, argv, **kwargs)
 
@@ -101,8 +87,6 @@ def host(monkeypatch):
             return fake.proc.get(path)
         return real_read(path)
 
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
     monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
     monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", get_bin_path)
     monkeypatch.setattr(container_verify, "_read", read)
@@ -111,13 +95,9 @@ def host(monkeypatch):
 
 
 def run(args, check_mode=False):
-    full = dict(args, _ansible_check_mode=check_mode)
-    full.setdefault("log_paths", [])
-    with patch_module_args(full), pytest.raises((Exit, Fail)) as info:
-        container_verify.main()
-    result = info.value.args[0]
-    result["failed"] = isinstance(info.value, Fail)
-    return result
+    args = dict(args)
+    args.setdefault("log_paths", [])
+    return run_module(container_verify.main, args, check_mode=check_mode)
 
 
 def checks(result, index=0):

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 
 import pytest
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
+from _harness import run_module
 
 from ansible_collections.confine.docker.plugins.module_utils._daemon import DaemonConfigError
 from ansible_collections.confine.docker.plugins.modules import daemon_config
 
 HARDENED = {"no-new-privileges": True, "live-restore": True, "icc": False, "userland-proxy": False, "log-level": "info"}
-
-
-class Exit(Exception):
-    pass
-
-
-class Fail(Exception):
-    pass
 
 
 class FakeDockerd:
@@ -49,26 +41,12 @@ class FakeDockerd:
 def dockerd(monkeypatch):
     fake = FakeDockerd()
 
-    def exit_json(self, **kwargs):
-        raise Exit(kwargs)
-
-    def fail_json(self, **kwargs):
-        raise Fail(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
     monkeypatch.setattr(daemon_config, "dockerd_help", fake.help)
     monkeypatch.setattr(daemon_config, "dockerd_validate", fake.validate)
     return fake
 
 
-def run(args, check_mode=False, diff=False):
-    full = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)
-    with patch_module_args(full), pytest.raises((Exit, Fail)) as info:
-        daemon_config.main()
-    result = info.value.args[0]
-    result["failed"] = isinstance(info.value, Fail)
-    return result
+run = functools.partial(run_module, daemon_config.main)
 
 
 def test_check_real_check_real_keeps_other_keys(dockerd, tmp_path):

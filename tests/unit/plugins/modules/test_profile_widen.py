@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
 
 import pytest
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
+from _harness import run_module
 
 from ansible_collections.confine.docker.plugins.module_utils._events import Collector, SyscallResolver
 from ansible_collections.confine.docker.plugins.modules import profile_widen
@@ -17,26 +17,6 @@ FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "even
 SPEC = {"name": "confine-web", "filesystem": {"read_only_paths": ["/etc/**"]}, "network": {"protocols": ["tcp"]}}
 LOG_PROFILE = {"defaultAction": "SCMP_ACT_LOG", "syscalls": [{"names": ["read", "write"], "action": "SCMP_ACT_ALLOW"}]}
 TEXT = "#include <tunables/global>\nprofile confine-web flags=(complain) {\n  #include <abstractions/base>\n}\n"
-
-
-class Exit(Exception):
-    pass
-
-
-class Fail(Exception):
-    pass
-
-
-@pytest.fixture
-def module_env(monkeypatch):
-    def exit_json(self, **kwargs):
-        raise Exit(kwargs)
-
-    def fail_json(self, **kwargs):
-        raise Fail(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
 
 
 @pytest.fixture(scope="module")
@@ -48,16 +28,10 @@ def events():
     return dict(collector.result(), changed=False, source="file", cursor={})
 
 
-def run(args, check_mode=False, diff=False):
-    full = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)
-    with patch_module_args(full), pytest.raises((Exit, Fail)) as info:
-        profile_widen.main()
-    result = info.value.args[0]
-    result["failed"] = isinstance(info.value, Fail)
-    return result
+run = functools.partial(run_module, profile_widen.main)
 
 
-def test_spec_to_dest_check_real_check_real(module_env, events, tmp_path):
+def test_spec_to_dest_check_real_check_real(events, tmp_path):
     dest = tmp_path / "confine-web.json"
     args = {"kind": "apparmor", "profile": SPEC, "events": events, "dest": str(dest), "backup": True}
     first = run(args, check_mode=True, diff=True)
@@ -73,7 +47,7 @@ def test_spec_to_dest_check_real_check_real(module_env, events, tmp_path):
     assert run(args)["changed"] is False
 
 
-def test_widen_in_place_from_src_with_backup(module_env, events, tmp_path):
+def test_widen_in_place_from_src_with_backup(events, tmp_path):
     path = tmp_path / "web.json"
     path.write_text(json.dumps(LOG_PROFILE))
     args = {"kind": "seccomp", "src": str(path), "dest": str(path), "events": events, "backup": True,
@@ -90,14 +64,14 @@ def test_widen_in_place_from_src_with_backup(module_env, events, tmp_path):
     assert approved["changed"] and [item["key"] for item in approved["added"]] == ["unshare"]
 
 
-def test_without_dest_changed_means_something_was_added(module_env, events):
+def test_without_dest_changed_means_something_was_added(events):
     first = run({"kind": "seccomp", "profile": json.dumps(LOG_PROFILE), "events": events["seccomp"]})
     assert first["changed"] is True and "dest" not in first
     second = run({"kind": "seccomp", "profile": first["profile"], "events": events["seccomp"]})
     assert second["changed"] is False
 
 
-def test_text_profile_is_validated_with_apparmor_parser(module_env, events, tmp_path):
+def test_text_profile_is_validated_with_apparmor_parser(events, tmp_path):
     if not shutil.which("apparmor_parser") and not os.path.exists("/usr/sbin/apparmor_parser"):
         pytest.fail("apparmor_parser is needed")
     dest = tmp_path / "confine-web"
@@ -120,7 +94,7 @@ def test_text_profile_is_validated_with_apparmor_parser(module_env, events, tmp_
          "does not declare"),
     ],
 )
-def test_errors_change_nothing(module_env, tmp_path, args, message):
+def test_errors_change_nothing(tmp_path, args, message):
     dest = tmp_path / "dest"
     dest.write_text("old\n")
     result = run(dict(args, dest=str(dest)))
@@ -128,7 +102,7 @@ def test_errors_change_nothing(module_env, tmp_path, args, message):
     assert dest.read_text() == "old\n"
 
 
-def test_bad_src_json(module_env, tmp_path):
+def test_bad_src_json(tmp_path):
     src = tmp_path / "spec.json"
     src.write_text("{broken")
     result = run({"kind": "apparmor", "src": str(src), "events": []})

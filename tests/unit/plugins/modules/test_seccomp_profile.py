@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 
 import pytest
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
+from _harness import run_module
 
 from ansible_collections.confine.docker.plugins.module_utils import _seccomp as sc
 from ansible_collections.confine.docker.plugins.modules import seccomp_profile
@@ -15,33 +15,7 @@ from ansible_collections.confine.docker.plugins.modules import seccomp_profile
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "seccomp")
 
 
-class Exit(Exception):
-    pass
-
-
-class Fail(Exception):
-    pass
-
-
-@pytest.fixture(autouse=True)
-def patched(monkeypatch):
-    def exit_json(self, **kwargs):
-        raise Exit(kwargs)
-
-    def fail_json(self, **kwargs):
-        raise Fail(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-
-
-def run(args, check_mode=False, diff=False):
-    full = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)
-    with patch_module_args(full), pytest.raises((Exit, Fail)) as info:
-        seccomp_profile.main()
-    result = info.value.args[0]
-    result["failed"] = isinstance(info.value, Fail)
-    return result
+run = functools.partial(run_module, seccomp_profile.main)
 
 
 def test_check_real_check_real(tmp_path):

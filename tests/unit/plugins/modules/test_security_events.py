@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
 
 import pytest
+from _harness import run_module
 from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.confine.docker.plugins.modules import security_events
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "events")
 CID = "4f1c0d2b3a5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8"
-
-
-class Exit(Exception):
-    pass
-
-
-class Fail(Exception):
-    pass
 
 
 class FakeHost:
@@ -53,27 +46,13 @@ class FakeHost:
 def host(monkeypatch):
     fake = FakeHost()
 
-    def exit_json(self, **kwargs):
-        raise Exit(kwargs)
-
-    def fail_json(self, **kwargs):
-        raise Fail(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
     monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, *a, **k: fake.bins.get(name))
     monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, argv, **k: fake.run_command(argv))
     monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, message: fake.warnings.append(message))
     return fake
 
 
-def run(args, check_mode=False):
-    full = dict(args, _ansible_check_mode=check_mode)
-    with patch_module_args(full), pytest.raises((Exit, Fail)) as info:
-        security_events.main()
-    result = info.value.args[0]
-    result["failed"] = isinstance(info.value, Fail)
-    return result
+run = functools.partial(run_module, security_events.main)
 
 
 def copy(tmp_path, name):
