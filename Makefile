@@ -16,12 +16,14 @@ export PY_COLORS := 0
 export DOCKER := /usr/bin/docker
 
 .PHONY: help demo test setup deps venv link dockerd images vm unit lint sanity integration integration-host \
-	integration-vm molecule molecule-default molecule-vm collection clean
+	integration-vm molecule molecule-default molecule-vm molecule-fleet collection bench bench-seccomp bench-collect \
+	bench-fleet clean
 
 help:
 	@echo "make demo   boot the AppArmor lab VM, start the demo workload and harden it"
 	@echo "make test   every test tier: unit, lint, sanity, integration (host + VM), molecule"
-	@echo "steps: setup images vm unit lint sanity integration-host integration-vm molecule-default molecule-vm collection"
+	@echo "steps: setup images vm unit lint sanity integration-host integration-vm molecule-default molecule-vm"
+	@echo "       molecule-fleet collection; benchmarks: bench (bench-seccomp bench-collect bench-fleet)"
 
 demo: setup images vm
 	lab/demo
@@ -70,7 +72,7 @@ integration-host: setup images
 integration-vm: setup images vm
 	$(PYTEST) tests/integration -m vm
 
-molecule: molecule-default molecule-vm
+molecule: molecule-default molecule-vm molecule-fleet
 
 molecule-default: setup images
 	$(BIN)/molecule test -s default
@@ -78,9 +80,24 @@ molecule-default: setup images
 molecule-vm: setup images vm
 	$(BIN)/molecule test -s vm
 
+molecule-fleet: setup images vm
+	$(BIN)/molecule test -s fleet
+
 # Build the collection tarball and prove it installs and resolves from a plain `ansible-galaxy collection install`.
 collection: venv
 	scripts/check-collection-build
+
+# --- benchmarks (not part of `make test`; each prints its figures, bench/<name>/RESULTS.md holds measured ones) --
+bench: bench-seccomp bench-collect bench-fleet
+
+bench-seccomp: setup images
+	$(BIN)/python bench/seccomp/run.py
+
+bench-collect: venv
+	$(BIN)/python bench/collect/run.py --size-mb 1024 --json bench/collect/results.json
+
+bench-fleet: setup images
+	$(BIN)/python bench/fleet/run.py
 
 clean:
 	rm -rf .build .pytest_cache .ruff_cache .coverage htmlcov confine-docker-*.tar.gz

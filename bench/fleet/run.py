@@ -7,11 +7,12 @@ by apparmor_parser, not loaded), its seccomp trial and enforcing profiles and th
 ``confine.docker.apparmor_profile``, ``seccomp_profile`` and ``daemon_config``; ``copy.yml`` writes the same four
 files, byte for byte, with ``ansible.builtin.copy`` (their contents are fetched from a host deploy.yml ran on).
 
-Steps: build the bench image (Debian bookworm + python3 + apparmor, cached by a recipe label), start the fleet,
-time deploy.yml on fresh hosts, fetch the files it wrote, recreate the fleet, time copy.yml on fresh hosts, check
-that deploy.yml then changes nothing (the files are identical), time no-op re-runs of both playbooks alternating
-(order swapped every round), take the medians and the ratio deploy / copy, break one re-run of each down per task,
-time the target-side work of the modules, and remove the fleet.
+Steps: build the bench image (Debian bookworm + python3 + apparmor, cached by a recipe label); time first runs of
+deploy.yml and copy.yml, each on newly started hosts (after the first deploy.yml run the files it wrote are fetched
+as copy.yml's sources; after every first run each host must hold exactly those bytes); time no-op re-runs of both
+playbooks alternating (order swapped every round; every host must report changed=0), with the seconds of each task;
+take the medians and the ratio deploy / copy; then, on one host, count the docker CLI calls per task and time every
+module run without the connection; remove the hosts. Exit status 1 when the ratio is above 1.3.
 
 Needs docker and the collection's virtualenv. Run from the collection root:
     .venv/bin/python bench/fleet/run.py [--hosts 20] [--rounds 5] [--json bench/fleet/results.json]
@@ -58,6 +59,8 @@ TASKS = 4  # tasks per playbook, each writes one file
 RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 TASK_TIME = re.compile(r"^(.+?) -+ (\d+\.\d+)s$", re.M)
 LIMIT = 1.3
+# Every timed run reports the seconds of each task (the callback only adds a summary at the end).
+PROFILE_TASKS = {"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks"}
 
 
 def log(message):
@@ -127,26 +130,21 @@ def start_fleet(names):
 
 def write_inventory(names):
     path = os.path.join(WORKDIR, "inventory.ini")
-    lines = ["[fleet]"] + names + [
-        "",
-        "[fleet:vars]",
-        "ansible_connection=community.docker.docker",
-        "ansible_python_interpreter=/usr/bin/python3",
-        "",
-    ]
+    lines = ["[fleet]", *names, "", "[fleet:vars]", "ansible_connection=community.docker.docker",
+             "ansible_python_interpreter=/usr/bin/python3", ""]
     with open(path, "w", encoding="utf-8") as handle:
         handle.write("\n".join(lines))
     return path
 
 
-def playbook(name, inventory, names, expect_changed, callbacks=None):
+def playbook(name, inventory, names, expect_changed, env=None, limit=None):
     """Run a playbook; check every host's recap; return (seconds, output)."""
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(HERE, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_FORCE_COLOR="0")
-    if callbacks:
-        env["ANSIBLE_CALLBACKS_ENABLED"] = callbacks
+               ANSIBLE_FORCE_COLOR="0", **(env or {}))
     argv = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", inventory,
             os.path.join(HERE, name)]
+    if limit:
+        argv += ["--limit", limit]
     start = time.perf_counter()
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
     seconds = time.perf_counter() - start
@@ -197,27 +195,107 @@ def task_times(output):
     return {name.strip(): float(seconds) for name, seconds in TASK_TIME.findall(summary)}
 
 
-def exec_seconds(host, command, repeat):
-    """Median wall time of ``docker exec host sh -c command``."""
+def docker_calls(inventory, host):
+    """Docker CLI calls per task of a no-op re-run of each playbook on ``host``, by subcommand.
+
+    A ``docker`` wrapper first on PATH logs each call's subcommand; the connection plugin finds it like the real one.
+    """
+    real = shutil.which("docker")
+    shim = os.path.join(WORKDIR, "shim")
+    calls = os.path.join(WORKDIR, "docker-calls.log")
+    os.makedirs(shim, exist_ok=True)
+    with open(os.path.join(shim, "docker"), "w", encoding="utf-8") as handle:
+        handle.write('#!/bin/sh\nprintf "%%s\\n" "$1" >> %s\nexec %s "$@"\n' % (calls, real))
+    os.chmod(os.path.join(shim, "docker"), 0o755)
+    env = {"PATH": shim + os.pathsep + os.environ.get("PATH", "")}
+    result = {}
+    for which in ("deploy", "copy"):
+        open(calls, "w").close()
+        playbook(which + ".yml", inventory, [host], expect_changed=0, env=env, limit=host)
+        counted = {}
+        with open(calls, encoding="utf-8") as handle:
+            for word in handle.read().split():
+                counted[word] = counted.get(word, 0) + 1
+        result[which] = {word: round(count / TASKS, 2) for word, count in sorted(counted.items())}
+    return result
+
+
+# Runs inside a host: times every module payload Ansible left there (ANSIBLE_KEEP_REMOTE_FILES) and the
+# apparmor_parser calls of apparmor_profile. Prints JSON.
+TIMER = r"""
+import glob, json, os, statistics, subprocess, sys, time
+
+def median(argv, repeat):
     samples = []
     for _run in range(repeat):
         start = time.perf_counter()
-        docker("exec", host, "sh", "-c", command)
+        proc = subprocess.run(argv, capture_output=True, text=True, check=False)
         samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+    return statistics.median(samples), proc
+
+repeat = int(sys.argv[1])
+runs = []
+dirs = glob.glob("/root/.ansible/tmp/ansible-tmp-*")
+for tmp in sorted(dirs, key=lambda path: float(path.rsplit("ansible-tmp-", 1)[1].split("-")[0])):
+    for payload in sorted(glob.glob(os.path.join(tmp, "AnsiballZ_*.py")), reverse=True):
+        seconds, proc = median([sys.executable, payload], repeat)
+        result = json.loads(proc.stdout)
+        runs.append({"module": os.path.basename(payload)[len("AnsiballZ_"):-3], "seconds": seconds,
+                     "changed": result.get("changed"), "failed": bool(result.get("failed"))})
+profile = "/etc/apparmor.d/containers/demo"
+extra = {
+    "python3_start": median([sys.executable, "-c", "pass"], repeat)[0],
+    "apparmor_parser_QK": median(["apparmor_parser", "-QK", profile], repeat)[0],
+    "apparmor_parser_N": median(["apparmor_parser", "-N", profile], repeat)[0],
+}
+print(json.dumps({"runs": runs, "extra": extra}))
+"""
 
 
-def target_costs(host, repeat):
-    """The target-side pieces of a no-op re-run, timed on one idle host (seconds, median of ``repeat``)."""
-    profile = "/etc/" + FILES[0]
-    baseline = exec_seconds(host, "true", repeat)
-    costs = {
-        "docker_exec_true": baseline,
-        "python3_start": exec_seconds(host, "python3 -c pass", repeat),
-        "apparmor_parser_QK": exec_seconds(host, "apparmor_parser -QK %s" % profile, repeat),
-        "apparmor_parser_N": exec_seconds(host, "apparmor_parser -N %s" % profile, repeat),
-    }
-    return {key: round(value, 4) for key, value in costs.items()}
+def module_costs(inventory, host, repeat):
+    """Seconds each module run of a no-op re-run takes on one idle host, without the connection.
+
+    Each playbook runs once more on ``host`` without pipelining and with ANSIBLE_KEEP_REMOTE_FILES, which leaves
+    every module payload (arguments included) in the host's ~/.ansible/tmp; TIMER runs each payload ``repeat``
+    times there. The payloads are re-runs, so they change nothing.
+    """
+    costs = {"deploy": None, "copy": None, "commands": None}
+    env = {"ANSIBLE_KEEP_REMOTE_FILES": "1", "ANSIBLE_PIPELINING": "False"}
+    for which in ("deploy", "copy"):
+        docker("exec", host, "rm", "-rf", "/root/.ansible/tmp")
+        playbook(which + ".yml", inventory, [host], expect_changed=0, env=env, limit=host)
+        proc = subprocess.run(["docker", "exec", "-i", host, "python3", "-", str(repeat)], input=TIMER,
+                              capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise SystemExit("timing the modules on %s failed: %s" % (host, proc.stderr.strip()))
+        data = json.loads(proc.stdout)
+        bad = [run for run in data["runs"] if run["changed"] or run["failed"]]
+        if bad:
+            raise SystemExit("a kept module run of %s.yml changed or failed: %s" % (which, bad))
+        costs[which] = {
+            "modules": [{"module": run["module"], "seconds": round(run["seconds"], 4)} for run in data["runs"]],
+            "total": round(sum(run["seconds"] for run in data["runs"]), 4),
+        }
+        costs["commands"] = {key: round(value, 4) for key, value in data["extra"].items()}
+    docker("exec", host, "rm", "-rf", "/root/.ansible/tmp")
+    return costs
+
+
+def render_seconds(repeat=20):
+    """Controller time of apparmor_profile's action plugin turning the spec into profile text (median)."""
+    import yaml  # the virtualenv's, as is the collection's action plugin below
+
+    sys.path.insert(0, COLLECTIONS)
+    from ansible_collections.confine.docker.plugins.action.apparmor_profile import render_profile
+
+    with open(os.path.join(HERE, "deploy.yml"), encoding="utf-8") as handle:
+        spec = yaml.safe_load(handle)[0]["tasks"][0]["confine.docker.apparmor_profile"]["spec"]
+    samples = []
+    for _run in range(repeat):
+        start = time.perf_counter()
+        render_profile(spec, name="demo")
+        samples.append(time.perf_counter() - start)
+    return round(statistics.median(samples), 4)
 
 
 def rounded(values):
@@ -227,53 +305,53 @@ def rounded(values):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", type=int, default=20)
+    parser.add_argument("--first-runs", type=int, default=2, help="first runs of each playbook, each on new hosts")
     parser.add_argument("--rounds", type=int, default=5, help="timed re-runs of each playbook (alternating)")
     parser.add_argument("--json", default=os.path.join(HERE, "results.json"), help="write the results here")
     parser.add_argument("--keep", action="store_true", help="leave the fleet running at the end")
     args = parser.parse_args()
 
+    load_start = [round(value, 2) for value in os.getloadavg()]
     link_collection()
     os.makedirs(WORKDIR, exist_ok=True)
     recipe = ensure_image()
     names = host_names(args.hosts)
     inventory = write_inventory(names)
+    firsts = {"deploy": [], "copy": []}
+    samples = {"deploy": [], "copy": []}
+    tasks = {"deploy": [], "copy": []}
     try:
-        log("starting %d fresh hosts" % len(names))
-        start_fleet(names)
-        log("deploy.yml, first run")
-        deploy_first, _out = playbook("deploy.yml", inventory, names, expect_changed=TASKS)
-        digests = fetch_expected(names[0])
-        check_files(names, digests)
+        for index in range(args.first_runs):
+            for which in ("deploy", "copy"):
+                log("starting %d fresh hosts; %s.yml, first run" % (len(names), which))
+                start_fleet(names)
+                seconds, _out = playbook(which + ".yml", inventory, names, expect_changed=TASKS)
+                firsts[which].append(seconds)
+                if which == "deploy" and index == 0:
+                    digests = fetch_expected(names[0])
+                check_files(names, digests)
+            log("first runs %d: deploy %.2fs, copy %.2fs" % (index + 1, firsts["deploy"][-1], firsts["copy"][-1]))
 
-        log("recreating the hosts for copy.yml's first run")
-        start_fleet(names)
-        log("copy.yml, first run")
-        copy_first, _out = playbook("copy.yml", inventory, names, expect_changed=TASKS)
-        check_files(names, digests)
-        log("deploy.yml on the hosts copy.yml wrote: must change nothing (the files are identical)")
-        playbook("deploy.yml", inventory, names, expect_changed=0)
-        playbook("copy.yml", inventory, names, expect_changed=0)  # warm-up of the baseline, not timed
-
-        samples = {"deploy": [], "copy": []}
+        # The hosts now hold what copy.yml wrote; the first re-run is deploy.yml's, and its changed=0 shows that the
+        # modules find the copied files identical to what they would write.
         for index in range(args.rounds):
             order = ("deploy", "copy") if index % 2 == 0 else ("copy", "deploy")
             for which in order:
-                seconds, _out = playbook(which + ".yml", inventory, names, expect_changed=0)
+                seconds, out = playbook(which + ".yml", inventory, names, expect_changed=0, env=PROFILE_TASKS)
                 samples[which].append(seconds)
-            log("round %d: deploy %.2fs, copy %.2fs" % (index + 1, samples["deploy"][-1], samples["copy"][-1]))
+                tasks[which].append(task_times(out))
+            log("re-runs %d: deploy %.2fs, copy %.2fs" % (index + 1, samples["deploy"][-1], samples["copy"][-1]))
 
-        log("per-task breakdown of one re-run of each (profile_tasks)")
-        per_task = {}
-        for which in ("deploy", "copy"):
-            _seconds, out = playbook(which + ".yml", inventory, names, expect_changed=0,
-                                     callbacks="ansible.posix.profile_tasks")
-            per_task[which] = task_times(out)
-        costs = target_costs(names[0], 9)
+        log("breakdown on %s: docker calls per task, seconds of each module run" % names[0])
+        calls = docker_calls(inventory, names[0])
+        modules = module_costs(inventory, names[0], repeat=7)
     finally:
         if not args.keep:
             log("removing the hosts")
             remove_fleet(names)
 
+    deploy_first = statistics.median(firsts["deploy"])
+    copy_first = statistics.median(firsts["copy"])
     deploy_rerun = statistics.median(samples["deploy"])
     copy_rerun = statistics.median(samples["copy"])
     ratio = deploy_rerun / copy_rerun
@@ -286,19 +364,28 @@ def main():
         "image_recipe": recipe,
         "docker": docker("version", "--format", "{{.Server.Version}}").stdout.strip(),
         "cpus": os.cpu_count(),
-        "first_run_seconds": {"deploy": round(deploy_first, 2), "copy": round(copy_first, 2),
-                              "ratio": round(deploy_first / copy_first, 3)},
+        "first_runs": args.first_runs,
+        "first_run_seconds_samples": {key: rounded(values) for key, values in firsts.items()},
+        "first_run_seconds_median": {"deploy": round(deploy_first, 2), "copy": round(copy_first, 2)},
+        "first_run_ratio": round(deploy_first / copy_first, 3),
         "rerun_rounds": args.rounds,
         "rerun_seconds_samples": {key: rounded(values) for key, values in samples.items()},
         "rerun_seconds_median": {"deploy": round(deploy_rerun, 2), "copy": round(copy_rerun, 2)},
         "rerun_ratio": round(ratio, 3),
+        "rerun_ratio_per_round": [round(d / c, 3) for d, c in zip(samples["deploy"], samples["copy"])],
         "rerun_ratio_limit": LIMIT,
         "rerun_ratio_pass": ratio <= LIMIT,
         "rerun_changed": 0,
-        "rerun_per_task_seconds": per_task,
-        "target_seconds_one_host": costs,
+        "rerun_per_task_seconds_median": {
+            which: {name: round(statistics.median(run[name] for run in runs), 2) for name in runs[0]}
+            for which, runs in tasks.items()
+        },
+        "rerun_docker_calls_per_host_and_task": calls,
+        "target_seconds_per_host": modules,
+        "controller_render_seconds_per_host": render_seconds(),
         "files": digests,
-        "load_avg": [round(value, 2) for value in os.getloadavg()],
+        "load_avg_start": load_start,
+        "load_avg_end": [round(value, 2) for value in os.getloadavg()],
     }
     text = json.dumps(results, indent=2)
     print(text)

@@ -371,8 +371,10 @@ def _arg(value, path):
         result["valueTwo"] = two
     op = value["op"]
     if not isinstance(op, str) or op not in OPERATORS:
-        raise SeccompError("unknown operator %r%s; known operators: %s" % (op, _suggest(op, OPERATORS),
-                                                                          ", ".join(OPERATORS)), _join(path, "op"))
+        raise SeccompError(
+            "unknown operator %r%s; known operators: %s" % (op, _suggest(op, OPERATORS), ", ".join(OPERATORS)),
+            _join(path, "op"),
+        )
     result["op"] = op
     return result
 

@@ -463,6 +463,7 @@ class Verifier:
             sources.append(name if not start else "%s from byte %d" % (name, start))
         return lines, sources
 
+
 def main():
     module = AnsibleModule(
         argument_spec={

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Start, stop, restart and reload a private dockerd for the daemon tests.
 
 The daemon is fully separate from the host's: its own config file, data root, exec root (hence its own managed

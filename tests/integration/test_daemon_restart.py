@@ -196,7 +196,7 @@ def test_daemon_wide_seccomp_profile(daemon):
     with open(profile, "w", encoding="utf-8") as handle:
         json.dump({"defaultAction": "SCMP_ACT_ALLOW",
                    "syscalls": [{"names": ["chmod", "fchmod", "fchmodat"], "action": "SCMP_ACT_ERRNO"}]}, handle)
-    proc, _ = play({"daemon_seccomp_profile": profile})
+    proc, _output = play({"daemon_seccomp_profile": profile})
     assert proc.returncode == 0, proc.stdout
     assert "name=seccomp,profile=%s" % profile in info()["SecurityOptions"]
     assert json.loads(read_bytes())["seccomp-profile"] == profile
@@ -225,7 +225,7 @@ def test_bad_value_restores_previous_file_byte_for_byte(daemon):
 def test_failed_new_file_is_removed(daemon):
     os.unlink(CONFIG)
     launcher("restart")
-    proc, _ = play({"daemon_extra_settings": {"log-opts": {"max-sise": "20m"}}})
+    proc, _output = play({"daemon_extra_settings": {"log-opts": {"max-sise": "20m"}}})
     assert proc.returncode != 0
     assert "the daemon.json this run created was removed" in proc.stdout
     assert "dockerd runs again" in proc.stdout
@@ -238,7 +238,7 @@ def test_second_failure_is_reported_with_the_first(daemon):
     # A restart that stops dockerd and cannot start it again, like a broken unit.
     broken = ["sh", "-c", '"$0" "$1" stop --base "$2" --run "$3" && echo "simulated: dockerd will not start" >&2 '
               "&& exit 1", sys.executable, LAUNCHER, BASE, RUN]
-    proc, _ = play({"daemon_restart_command": broken, "daemon_wait_retries": 2})
+    proc, _output = play({"daemon_restart_command": broken, "daemon_wait_retries": 2})
     assert proc.returncode != 0
     assert "First error - Restart or reload dockerd with the configured command - restart:" in proc.stdout
     assert "SECOND ERROR: dockerd does not answer after the restart either: simulated: dockerd will not start" in (
@@ -251,13 +251,13 @@ def test_second_failure_is_reported_with_the_first(daemon):
 def test_restart_refused_with_running_containers_and_no_live_restore(daemon):
     run_workload()
     pid = dockerd_pid()
-    proc, _ = play({"daemon_live_restore": False})
+    proc, _output = play({"daemon_live_restore": False})
     assert proc.returncode != 0
     assert "would stop the 1 running container(s)" in proc.stdout and "Nothing was changed" in proc.stdout
     assert read_bytes() == USER_FILE.encode()
     assert dockerd_pid() == pid
 
-    allowed, _ = play({"daemon_live_restore": False, "confine_allow_container_restart": True})
+    allowed, _output = play({"daemon_live_restore": False, "confine_allow_container_restart": True})
     assert allowed.returncode == 0, allowed.stdout
     assert dockerd_pid() != pid
     assert json.loads(read_bytes())["no-new-privileges"] is True
@@ -266,7 +266,7 @@ def test_restart_refused_with_running_containers_and_no_live_restore(daemon):
 def test_live_restore_is_turned_on_by_reload_before_the_restart(daemon):
     started = run_workload()
     pid = dockerd_pid()
-    proc, _ = play()
+    proc, _output = play()
     assert proc.returncode == 0, proc.stdout
     assert "Restart or reload dockerd with the configured command - reload" in proc.stdout
     assert dockerd_pid() != pid
@@ -277,7 +277,7 @@ def test_live_restore_is_turned_on_by_reload_before_the_restart(daemon):
 def test_reloadable_change_reloads_without_restart(daemon):
     assert play()[0].returncode == 0
     pid = dockerd_pid()
-    proc, _ = play({"daemon_extra_settings": {"debug": True}})
+    proc, _output = play({"daemon_extra_settings": {"debug": True}})
     assert proc.returncode == 0, proc.stdout
     assert "Restart or reload dockerd with the configured command - reload" in proc.stdout
     assert "Restart or reload dockerd with the configured command - restart" not in proc.stdout
@@ -342,4 +342,3 @@ def test_handler_restarts_and_verifies(daemon):
     assert "RUNNING HANDLER [confine.docker.daemon : Restart the Docker daemon safely]" in proc.stdout
     assert dockerd_pid() != pid
     assert info()["LiveRestoreEnabled"] is True
-

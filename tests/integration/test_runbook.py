@@ -33,7 +33,7 @@ def auditd():
     if _auditd_pid() is None:
         os.makedirs("/var/log/audit", mode=0o700, exist_ok=True)
         subprocess.run(["auditd"], capture_output=True, check=True)
-        for _ in range(50):
+        for _attempt in range(50):
             started = _auditd_pid()
             if started:
                 break
@@ -43,7 +43,7 @@ def auditd():
     yield
     if started:
         subprocess.run(["kill", started], check=False)
-        for _ in range(50):
+        for _attempt in range(50):
             if _auditd_pid() is None:
                 break
             time.sleep(0.1)

@@ -27,8 +27,8 @@ class FakeDockerd:
         self.probed.append(dockerd)
         if not self.installed:
             return None
-        return "Usage: dockerd [OPTIONS]\n%s" % ("      --validate   Validate daemon configuration and exit\n"
-                                                  if self.supports_validate else "")
+        validate = "      --validate   Validate daemon configuration and exit\n" if self.supports_validate else ""
+        return "Usage: dockerd [OPTIONS]\n%s" % validate
 
     def validate(self, path, dockerd="dockerd"):
         with open(path, encoding="utf-8") as handle:
