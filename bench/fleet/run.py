@@ -220,64 +220,76 @@ def docker_calls(inventory, host):
     return result
 
 
-# Runs inside a host: times every module payload Ansible left there (ANSIBLE_KEEP_REMOTE_FILES) and the
-# apparmor_parser calls of apparmor_profile. Prints JSON.
+# Runs inside a host. argv[1] is JSON: {"repeat": N, "groups": {playbook: [module payload, ...]}}. Times every payload
+# and the apparmor_parser calls of apparmor_profile in rounds (each item once per round, so load that comes and goes
+# falls on all of them alike) and prints the medians and each payload's last result as JSON.
 TIMER = r"""
-import glob, json, os, statistics, subprocess, sys, time
+import json, os, statistics, subprocess, sys, time
 
-def median(argv, repeat):
-    samples = []
-    for _run in range(repeat):
+spec = json.loads(sys.argv[1])
+profile = "/etc/apparmor.d/containers/demo"
+items = [(group, index, [sys.executable, payload])
+         for group, payloads in spec["groups"].items() for index, payload in enumerate(payloads)]
+items += [("commands", "python3_start", [sys.executable, "-c", "pass"]),
+          ("commands", "apparmor_parser_QK", ["apparmor_parser", "-QK", profile]),
+          ("commands", "apparmor_parser_N", ["apparmor_parser", "-N", profile])]
+samples = {(group, key): [] for group, key, _argv in items}
+last = {}
+for _round in range(spec["repeat"]):
+    for group, key, argv in items:
         start = time.perf_counter()
         proc = subprocess.run(argv, capture_output=True, text=True, check=False)
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples), proc
-
-repeat = int(sys.argv[1])
-runs = []
-dirs = glob.glob("/root/.ansible/tmp/ansible-tmp-*")
-for tmp in sorted(dirs, key=lambda path: float(path.rsplit("ansible-tmp-", 1)[1].split("-")[0])):
-    for payload in sorted(glob.glob(os.path.join(tmp, "AnsiballZ_*.py")), reverse=True):
-        seconds, proc = median([sys.executable, payload], repeat)
-        result = json.loads(proc.stdout)
-        runs.append({"module": os.path.basename(payload)[len("AnsiballZ_"):-3], "seconds": seconds,
-                     "changed": result.get("changed"), "failed": bool(result.get("failed"))})
-profile = "/etc/apparmor.d/containers/demo"
-extra = {
-    "python3_start": median([sys.executable, "-c", "pass"], repeat)[0],
-    "apparmor_parser_QK": median(["apparmor_parser", "-QK", profile], repeat)[0],
-    "apparmor_parser_N": median(["apparmor_parser", "-N", profile], repeat)[0],
-}
-print(json.dumps({"runs": runs, "extra": extra}))
+        samples[(group, key)].append(time.perf_counter() - start)
+        last[(group, key)] = (proc.returncode, proc.stdout)
+out = {"commands": {}}
+for group, key, argv in items:
+    seconds = statistics.median(samples[(group, key)])
+    if group == "commands":
+        out["commands"][key] = seconds
+        continue
+    result = json.loads(last[(group, key)][1])
+    out.setdefault(group, []).append({"module": os.path.basename(argv[1])[len("AnsiballZ_"):-3], "seconds": seconds,
+                                      "changed": result.get("changed"), "failed": bool(result.get("failed"))})
+print(json.dumps(out))
 """
 
 
+def kept_payloads(host):
+    """The module payloads in ``host``'s ~/.ansible/tmp, in the order the tasks ran (stat before file for copy)."""
+    listing = docker("exec", host, "sh", "-c", "ls -d /root/.ansible/tmp/ansible-tmp-*/AnsiballZ_*.py").stdout.split()
+    def order(path):
+        tmpdir, payload = path.rsplit("/", 1)
+        return float(tmpdir.rsplit("ansible-tmp-", 1)[1].split("-")[0]), payload != "AnsiballZ_stat.py"
+    return sorted(listing, key=order)
+
+
 def module_costs(inventory, host, repeat):
-    """Seconds each module run of a no-op re-run takes on one idle host, without the connection.
+    """Seconds each module run of a no-op re-run takes on one host, without the connection (medians).
 
     Each playbook runs once more on ``host`` without pipelining and with ANSIBLE_KEEP_REMOTE_FILES, which leaves
-    every module payload (arguments included) in the host's ~/.ansible/tmp; TIMER runs each payload ``repeat``
-    times there. The payloads are re-runs, so they change nothing.
+    every module payload (arguments included) in the host's ~/.ansible/tmp; TIMER runs the payloads of both
+    playbooks ``repeat`` times there. The payloads are re-runs, so they change nothing.
     """
-    costs = {"deploy": None, "copy": None, "commands": None}
     env = {"ANSIBLE_KEEP_REMOTE_FILES": "1", "ANSIBLE_PIPELINING": "False"}
+    docker("exec", host, "rm", "-rf", "/root/.ansible/tmp")
+    groups = {}
     for which in ("deploy", "copy"):
-        docker("exec", host, "rm", "-rf", "/root/.ansible/tmp")
         playbook(which + ".yml", inventory, [host], expect_changed=0, env=env, limit=host)
-        proc = subprocess.run(["docker", "exec", "-i", host, "python3", "-", str(repeat)], input=TIMER,
-                              capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            raise SystemExit("timing the modules on %s failed: %s" % (host, proc.stderr.strip()))
-        data = json.loads(proc.stdout)
-        bad = [run for run in data["runs"] if run["changed"] or run["failed"]]
+        seen = {path for paths in groups.values() for path in paths}
+        groups[which] = [path for path in kept_payloads(host) if path not in seen]
+    proc = docker("exec", host, "python3", "-c", TIMER, json.dumps({"repeat": repeat, "groups": groups}))
+    docker("exec", host, "rm", "-rf", "/root/.ansible/tmp")
+    data = json.loads(proc.stdout)
+    costs = {}
+    for which in ("deploy", "copy"):
+        bad = [run for run in data[which] if run["changed"] or run["failed"]]
         if bad:
             raise SystemExit("a kept module run of %s.yml changed or failed: %s" % (which, bad))
         costs[which] = {
-            "modules": [{"module": run["module"], "seconds": round(run["seconds"], 4)} for run in data["runs"]],
-            "total": round(sum(run["seconds"] for run in data["runs"]), 4),
+            "modules": [{"module": run["module"], "seconds": round(run["seconds"], 4)} for run in data[which]],
+            "total": round(sum(run["seconds"] for run in data[which]), 4),
         }
-        costs["commands"] = {key: round(value, 4) for key, value in data["extra"].items()}
-    docker("exec", host, "rm", "-rf", "/root/.ansible/tmp")
+    costs["commands"] = {key: round(value, 4) for key, value in data["commands"].items()}
     return costs
 
 
@@ -344,7 +356,7 @@ def main():
 
         log("breakdown on %s: docker calls per task, seconds of each module run" % names[0])
         calls = docker_calls(inventory, names[0])
-        modules = module_costs(inventory, names[0], repeat=7)
+        modules = module_costs(inventory, names[0], repeat=11)
     finally:
         if not args.keep:
             log("removing the hosts")

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 
 import pytest
 
@@ -117,3 +118,37 @@ def vm_ssh(inventory, *command, host="confine-vm-1", check=True, timeout=300):
             "%s failed in %s (rc=%d)\n%s\n%s" % (command, host, proc.returncode, proc.stdout, proc.stderr)
         )
     return proc
+
+
+def _auditd_pid():
+    proc = subprocess.run(["pgrep", "-x", "auditd"], capture_output=True, text=True, check=False)
+    return proc.stdout.split()[0] if proc.returncode == 0 else None
+
+
+@pytest.fixture()
+def auditd():
+    """auditd running for the test, as on a real host: seccomp SCMP_ACT_LOG records then reach its log in full
+    instead of the rate-limited kernel log. One this fixture started is stopped again, and kernel auditing is left
+    as it was."""
+    status = subprocess.run(["auditctl", "-s"], capture_output=True, text=True, check=False)
+    enabled = next((line.split()[1] for line in status.stdout.splitlines() if line.startswith("enabled ")), None)
+    assert enabled is not None, "auditctl -s did not answer: %s" % status.stderr
+    started = None
+    if _auditd_pid() is None:
+        os.makedirs("/var/log/audit", mode=0o700, exist_ok=True)
+        subprocess.run(["auditd"], capture_output=True, check=True)
+        for _attempt in range(50):
+            started = _auditd_pid()
+            if started:
+                break
+            time.sleep(0.1)
+        assert started, "auditd did not start"
+    subprocess.run(["auditctl", "-e", "1"], capture_output=True, check=True)
+    yield
+    if started:
+        subprocess.run(["kill", started], check=False)
+        for _attempt in range(50):
+            if _auditd_pid() is None:
+                break
+            time.sleep(0.1)
+    subprocess.run(["auditctl", "-e", enabled], capture_output=True, check=False)

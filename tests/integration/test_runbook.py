@@ -7,47 +7,12 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
 import pytest
 from conftest import DOCKER, ROOT, ansible_playbook, vm_ssh
 
 CONTAINER = "rbtest-runbook"
 IMAGE = "confine-lab/base:bookworm"
-
-
-def _auditd_pid():
-    proc = subprocess.run(["pgrep", "-x", "auditd"], capture_output=True, text=True, check=False)
-    return proc.stdout.split()[0] if proc.returncode == 0 else None
-
-
-@pytest.fixture()
-def auditd():
-    """auditd running for the test, as on a real host: seccomp SCMP_ACT_LOG records then reach its log in full
-    instead of the rate-limited kernel log. One this fixture started is stopped again, and kernel auditing is left
-    as it was."""
-    status = subprocess.run(["auditctl", "-s"], capture_output=True, text=True, check=False)
-    enabled = next((line.split()[1] for line in status.stdout.splitlines() if line.startswith("enabled ")), None)
-    assert enabled is not None, "auditctl -s did not answer: %s" % status.stderr
-    started = None
-    if _auditd_pid() is None:
-        os.makedirs("/var/log/audit", mode=0o700, exist_ok=True)
-        subprocess.run(["auditd"], capture_output=True, check=True)
-        for _attempt in range(50):
-            started = _auditd_pid()
-            if started:
-                break
-            time.sleep(0.1)
-        assert started, "auditd did not start"
-    subprocess.run(["auditctl", "-e", "1"], capture_output=True, check=True)
-    yield
-    if started:
-        subprocess.run(["kill", started], check=False)
-        for _attempt in range(50):
-            if _auditd_pid() is None:
-                break
-            time.sleep(0.1)
-    subprocess.run(["auditctl", "-e", enabled], capture_output=True, check=False)
 
 
 def _play(workdir, role, containers, extra=None):
@@ -150,6 +115,29 @@ def test_complain_deploys_a_log_mode_seccomp_profile_and_is_idempotent(workdir):
     assert _recap(second)["changed"] == "0"
     assert _inspect(CONTAINER)["Id"] == info["Id"]
     assert _state(workdir) == state
+
+
+def test_harden_check_mode_shows_the_changes_and_makes_none(workdir):
+    playbook = os.path.join(workdir, "check.yml")
+    with open(playbook, "w", encoding="utf-8") as handle:
+        json.dump([{"ansible.builtin.import_playbook": os.path.join(ROOT, "harden.yml")}], handle)
+    varfile = os.path.join(workdir, "check-vars.json")
+    with open(varfile, "w", encoding="utf-8") as handle:
+        json.dump({"confine_apparmor": False, "confine_daemon": False, "confine_containers": CONTAINERS,
+                   "confine_state_dir": os.path.join(workdir, "state"),
+                   "confine_seccomp_dir": os.path.join(workdir, "seccomp"),
+                   "ansible_python_interpreter": sys.executable}, handle)
+    proc = ansible_playbook("-i", "localhost,", "-c", "local", "-e", "@" + varfile, "--check", "--diff", playbook,
+                            check=False)
+    assert proc.returncode == 0, proc.stdout
+    assert int(_recap(proc)["changed"]) > 0
+    # What would change is shown: the seccomp profile's diff and the container that would be created.
+    assert "confine-%s.json" % CONTAINER in proc.stdout and "SCMP_ACT_LOG" in proc.stdout
+    assert "Run the container under its trial profiles - %s" % CONTAINER in proc.stdout
+    # Nothing changed.
+    assert subprocess.run([DOCKER, "inspect", CONTAINER], capture_output=True, check=False).returncode != 0
+    assert not os.path.exists(os.path.join(workdir, "state"))
+    assert not os.path.exists(os.path.join(workdir, "seccomp"))
 
 
 def test_harden_widens_the_trial_then_enforces_and_a_rerun_changes_nothing(workdir, auditd):
