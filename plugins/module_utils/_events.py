@@ -667,7 +667,7 @@ class Collector:
 
     def feed_journal_entry(self, entry):
         """Feed one journal entry (a ``journalctl -o json`` object or an export block as a dict)."""
-        message = _journal_text(entry.get("MESSAGE"))
+        message = journal_text(entry.get("MESSAGE"))
         if message is None:
             return
         if entry.get("_TRANSPORT") == "audit" or (entry.get("_AUDIT_TYPE") and "audit(" not in message):
@@ -816,7 +816,7 @@ class Collector:
         return self._result
 
 
-def _journal_text(value):
+def journal_text(value):
     if value is None:
         return None
     if isinstance(value, list):  # journalctl -o json writes non-UTF-8 messages as byte arrays

@@ -33,9 +33,12 @@ from ansible_collections.confine.docker.plugins.module_utils._events import (
     NEEDLES,
     CursorError,
     EventsError,
+    journal_text,
+    lost_notice,
     parse_auditctl_status,
     parse_export,
     scan_stream,
+    split_record,
 )
 
 SOURCES = ("auto", "audit", "journal", "kern", "dmesg", "file")
@@ -228,29 +231,79 @@ def journal_command(since=None, journalctl="journalctl"):
     return argv
 
 
-def feed_journal_output(text, collector, since=None):
-    """Feed ``journalctl -o json`` output; return the new cursor (the old one when there was nothing new)."""
+def journal_audit_command(journalctl="journalctl"):
+    """The ``journalctl`` command that prints the current boot's last audit-transport entry, if there is one."""
+    return [journalctl, "-b", "-n", "1", "-o", "json", "--no-pager", "-q", "--output-fields=_TRANSPORT",
+            "_TRANSPORT=audit"]
+
+
+def journal_has_audit_transport(run=_subprocess_run, journalctl="journalctl"):
+    """Whether journald receives the kernel's audit records itself this boot (its audit socket): the current boot
+    has audit-transport entries. False when that cannot be told (``journalctl -b`` fails)."""
+    rc, out, _err = run(journal_audit_command(journalctl))
+    return rc == 0 and any(line.startswith("{") for line in out.splitlines())
+
+
+def _kernel_copy(entry):
+    """True for a kernel-transport entry that is a copy of an audit record, or the kernel's notice that it
+    rate-limited such copies (``kauditd_printk_skb: N callbacks suppressed``)."""
+    if entry.get("_TRANSPORT") != "kernel":
+        return False
+    message = journal_text(entry.get("MESSAGE")) or ""
+    if split_record(message) is not None:
+        return True
+    notice = lost_notice(message)
+    return notice is not None and notice[0] == "printk-ratelimit"
+
+
+def feed_journal_output(text, collector, since=None, audit_transport=False):
+    """Feed ``journalctl -o json`` output; return the new cursor (the old one when there was nothing new).
+
+    ``audit_transport`` says that journald receives the kernel's audit records itself: every record is then in the
+    journal as an audit-transport entry, and the kernel-transport copies (the kernel log, which the kernel
+    rate-limits and journald may store before or after the audit copy) are skipped, as are the kernel's notices that
+    it suppressed some of them: those records are not lost. Without it the kernel-transport copies are the records.
+    """
     cursor = since.get("cursor") if since else None
     last = None
-    entries = 0
+    stats = {"entries": 0, "kernel_copies": 0}
     for line in text.splitlines():
         if not line.startswith("{"):
             continue
-        entries += 1
+        stats["entries"] += 1
         last = line
-        if any(needle in line for needle in _NEEDLE_TEXT):
-            collector.feed_line(line)
+        if not any(needle in line for needle in _NEEDLE_TEXT):
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(entry, dict):
+            continue
+        if audit_transport and _kernel_copy(entry):
+            stats["kernel_copies"] += 1
+            continue
+        collector.feed_journal_entry(entry)
     if last is not None:
-        with contextlib.suppress(ValueError):
+        with contextlib.suppress(ValueError, AttributeError):
             cursor = json.loads(last).get("__CURSOR") or cursor
-    return {"version": CURSOR_VERSION, "source": "journal", "cursor": cursor}, {"entries": entries}
+    return {"version": CURSOR_VERSION, "source": "journal", "cursor": cursor}, stats
 
 
 def read_journal(collector, since=None, run=_subprocess_run, journalctl="journalctl"):
+    """Read the journal after the cursor; return ``(cursor, stats)``.
+
+    Records come from the audit transport when journald receives audit records this boot, else from the kernel
+    transport: reading one copy of each record keeps a record from being counted again when its second copy is
+    stored after the cursor of the call that counted the first.
+    """
+    audit_transport = journal_has_audit_transport(run, journalctl)
     rc, out, err = run(journal_command(since, journalctl))
     if rc != 0:
         raise EventsError("journalctl failed (rc=%d): %s" % (rc, (err or out).strip()))
-    return feed_journal_output(out, collector, since)
+    cursor, stats = feed_journal_output(out, collector, since, audit_transport=audit_transport)
+    stats["audit_transport"] = audit_transport
+    return cursor, stats
 
 
 # ------------------------------------------------------------------------------------------------------------ dmesg

@@ -205,13 +205,15 @@ def test_read_journal_runs_journalctl_and_returns_the_last_cursor():
 
     def run(argv):
         calls.append(argv)
+        if argv == _sources.journal_audit_command():
+            return 0, "", ""  # no audit transport this boot: the kernel copies are the records
         return 0, text, ""
 
     collector = Collector()
     cursor, stats = _sources.collect("journal", collector, run=run)
     last = json.loads(text.splitlines()[-1])["__CURSOR"]
     assert cursor == {"version": 1, "source": "journal", "cursor": last}
-    assert stats == {"entries": 8}
+    assert stats == {"entries": 8, "kernel_copies": 0, "audit_transport": False}
     result = collector.result()
     assert result["stats"]["duplicates"] == 2 and len(result["seccomp"]) == 1
     # Nothing new: the cursor stays.
@@ -220,6 +222,79 @@ def test_read_journal_runs_journalctl_and_returns_the_last_cursor():
     assert again == cursor and nothing.result()["stats"]["records"] == 0
     with pytest.raises(EventsError, match="journalctl failed"):
         _sources.collect("journal", Collector(), run=lambda argv: (1, "", "Failed to seek to cursor"))
+
+
+def journal_line(number, transport, message, **fields):
+    entry = {"__CURSOR": "s=%032x;i=%x;b=%032x;m=1;t=1;x=1" % (7, number, 9), "_TRANSPORT": transport,
+             "MESSAGE": message, **fields}
+    return json.dumps(entry, separators=(",", ":"))  # journalctl's own layout: no spaces
+
+
+SECCOMP_BODY = ('auid=4294967295 uid=0 gid=0 ses=4294967295 subj=confine-web//null-/usr/bin/mkdir pid=868 '
+                'comm="mkdir" exe="/usr/bin/mkdir" sig=0 arch=c000003e syscall=83 compat=0 ip=0x7fb0 code=0x7ffc0000')
+
+
+def audit_copy(number, serial):
+    return journal_line(number, "audit", "SECCOMP " + SECCOMP_BODY, _AUDIT_TYPE="1326", _AUDIT_ID=str(serial),
+                        _SOURCE_REALTIME_TIMESTAMP="1795448700460000")
+
+
+def kernel_copy(number, serial):
+    return journal_line(number, "kernel", "audit: type=1326 audit(1795448700.460:%d): %s" % (serial, SECCOMP_BODY))
+
+
+def journal_run(batches, audit_transport):
+    """A fake journalctl: the audit-transport probe, then one batch of ``-o json`` output per call."""
+    batches = list(batches)
+
+    def run(argv):
+        if argv == _sources.journal_audit_command():
+            return 0, journal_line(1, "audit", "SERVICE_START unit=auditd") + "\n" if audit_transport else "", ""
+        return 0, "\n".join(batches.pop(0)) + "\n", ""
+
+    return run
+
+
+def test_journal_record_is_counted_once_when_its_second_copy_comes_after_the_cursor():
+    # journald stores the kernel-log copy and the audit-socket copy of a record independently; here a call reads
+    # the kernel copy of record 221, and its audit copy is stored after that call's cursor.
+    run = journal_run([[audit_copy(10, 220), kernel_copy(11, 221)], [audit_copy(12, 221)]], audit_transport=True)
+    first = Collector()
+    cursor, stats = _sources.collect("journal", first, run=run)
+    assert (stats["kernel_copies"], stats["audit_transport"]) == (1, True)
+    second = Collector()
+    _sources.collect("journal", second, since=cursor, run=run)
+    total = sum(e["count"] for e in first.result()["seccomp"]) + sum(e["count"] for e in second.result()["seccomp"])
+    assert total == 2  # records 220 and 221, once each
+    assert [e["nr"] for e in second.result()["seccomp"]] == [83]
+
+
+def test_journal_without_audit_transport_reads_the_kernel_copies():
+    run = journal_run([[kernel_copy(11, 221), kernel_copy(12, 222)]], audit_transport=False)
+    collector = Collector()
+    _cursor, stats = _sources.collect("journal", collector, run=run)
+    assert stats["kernel_copies"] == 0
+    assert [(e["nr"], e["count"]) for e in collector.result()["seccomp"]] == [(83, 2)]
+
+
+def test_journal_kernel_rate_limit_is_no_loss_when_journald_has_the_audit_records():
+    # Real journald output: the kernel rate-limits its log copies of audit records, the audit transport has them.
+    suppressed = journal_line(13, "kernel", "kauditd_printk_skb: 155 callbacks suppressed")
+    missed = journal_line(14, "driver", "Missed 3 kernel messages")
+    live = Collector()
+    _sources.collect("journal", live, run=journal_run([[audit_copy(10, 220), suppressed, missed]], True))
+    assert [entry["kind"] for entry in live.result()["lost"]] == ["journal-missed"]
+    assert sum(e["count"] for e in live.result()["seccomp"]) == 1
+    kernel_only = Collector()
+    _sources.collect("journal", kernel_only, run=journal_run([[kernel_copy(11, 221), suppressed]], False))
+    lost = kernel_only.result()["lost"]
+    assert [(entry["kind"], entry["records"]) for entry in lost] == [("printk-ratelimit", 155)]
+
+
+def test_journal_has_audit_transport_needs_a_working_journalctl():
+    assert _sources.journal_has_audit_transport(lambda argv: (1, "", "No journal files were found.")) is False
+    assert _sources.journal_has_audit_transport(lambda argv: (0, "", "")) is False
+    assert _sources.journal_has_audit_transport(lambda argv: (0, journal_line(1, "audit", "x"), "")) is True
 
 
 # -------------------------------------------------------------------------------------------------------- kmsg
