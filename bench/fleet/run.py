@@ -15,7 +15,7 @@ take the medians and the ratio deploy / copy; then, on one host, count the docke
 module run without the connection; remove the hosts. Exit status 1 when the ratio is above 1.3.
 
 Needs docker and the collection's virtualenv. Run from the collection root:
-    .venv/bin/python bench/fleet/run.py [--hosts 20] [--rounds 5] [--json bench/fleet/results.json]
+    .venv/bin/python bench/fleet/run.py [--hosts 20] [--first-runs 2] [--rounds 4] [--json bench/fleet/results.json]
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ IMAGE = "confine-bench/fleet:latest"
 RECIPE_LABEL = "confine.bench.fleet.recipe"
 PREFIX = "confine-bench-fleet-"
 BUILDER = PREFIX + "build"
+# The parent directories of the four files exist in the image (as on a Docker host the runbook prepared):
+# ansible.builtin.copy does not create the parents of a file, and both playbooks should do the same work.
 BUILD_SCRIPT = (
     "set -e; apt-get update; "
     "DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends apparmor; "
@@ -50,8 +52,6 @@ BUILD_SCRIPT = (
     "mkdir -p /etc/docker/seccomp /etc/apparmor.d/containers; "
     "command -v apparmor_parser; test -x /usr/bin/python3"
 )
-# The parent directories exist in the image (as on a Docker host the runbook prepared): ansible.builtin.copy does not
-# create the parents of a file, and both playbooks should do the same work.
 # The files deploy.yml writes, relative to /etc on the host (and to EXPECTED on the controller).
 FILES = ["apparmor.d/containers/demo", "docker/seccomp/demo.trial.json", "docker/seccomp/demo.json",
          "docker/daemon.json"]
@@ -93,6 +93,7 @@ def ensure_image():
     if have.returncode == 0 and have.stdout.strip() == recipe:
         log("image %s is current (recipe %s)" % (IMAGE, recipe))
         return recipe
+    old = docker("image", "inspect", "--format", "{{.Id}}", IMAGE, check=False).stdout.strip()
     log("building %s from %s (apt-get install apparmor)" % (IMAGE, BASE_IMAGE))
     docker("rm", "-f", BUILDER, check=False)
     try:
@@ -103,6 +104,8 @@ def ensure_image():
                "LABEL %s=%s" % (RECIPE_LABEL, recipe), BUILDER, IMAGE)
     finally:
         docker("rm", "-f", BUILDER, check=False)
+    if old:
+        docker("rmi", old, check=False)  # the previous build, now untagged
     return recipe
 
 
@@ -318,7 +321,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", type=int, default=20)
     parser.add_argument("--first-runs", type=int, default=2, help="first runs of each playbook, each on new hosts")
-    parser.add_argument("--rounds", type=int, default=5, help="timed re-runs of each playbook (alternating)")
+    parser.add_argument("--rounds", type=int, default=4, help="timed re-runs of each playbook (alternating)")
     parser.add_argument("--json", default=os.path.join(HERE, "results.json"), help="write the results here")
     parser.add_argument("--keep", action="store_true", help="leave the fleet running at the end")
     args = parser.parse_args()
@@ -356,7 +359,7 @@ def main():
 
         log("breakdown on %s: docker calls per task, seconds of each module run" % names[0])
         calls = docker_calls(inventory, names[0])
-        modules = module_costs(inventory, names[0], repeat=11)
+        modules = module_costs(inventory, names[0], repeat=9)
     finally:
         if not args.keep:
             log("removing the hosts")
