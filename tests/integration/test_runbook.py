@@ -171,6 +171,39 @@ def test_harden_widens_the_trial_then_enforces_and_a_rerun_changes_nothing(workd
     assert _recap(again)["changed"] == "0"
     assert _inspect(CONTAINER)["Id"] == info["Id"]
 
+    # A version 3 that went wrong (it allows rmdir again): rollback goes back to version 2, the last good one.
+    directory = os.path.join(workdir, "state", CONTAINER)
+    with open(os.path.join(directory, "seccomp.v2.json"), encoding="utf-8") as handle:
+        good = json.load(handle)
+    bad = json.loads(json.dumps(good))
+    bad["syscalls"][0]["names"] = sorted(set(bad["syscalls"][0]["names"]) | {"rmdir"})
+    with open(os.path.join(directory, "seccomp.v3.json"), "w", encoding="utf-8") as handle:
+        json.dump(bad, handle)
+    with open(os.path.join(directory, "state.json"), "w", encoding="utf-8") as handle:
+        json.dump(dict(state, version=3), handle)
+    back = _play(workdir, "rollback", containers)
+    assert back.returncode == 0, back.stdout
+    rolled = _state(workdir)
+    assert (rolled["mode"], rolled["version"], rolled["rolled_back_from"]) == ("enforce", 2, 3)
+    info = _inspect(CONTAINER)
+    assert _seccomp_opt(info) == profile
+    refused = subprocess.run([DOCKER, "exec", CONTAINER, "sh", "-c", "mkdir /tmp/e && rmdir /tmp/e"],
+                             capture_output=True, text=True, check=False)
+    assert refused.returncode != 0 and "Operation not permitted" in refused.stderr, refused
+
+
+def test_a_failed_verify_rolls_the_host_back_and_fails_it(workdir):
+    containers = [dict(CONTAINERS[0], health={"command": ["test", "-e", "/no/such/file"]})]
+    proc = _play(workdir, "harden", containers)
+    assert proc.returncode != 0
+    assert "Hardening failed on localhost in task 'Fail the host when a check failed'" in proc.stdout + proc.stderr
+    assert "rbtest-runbook: health" in proc.stdout + proc.stderr
+    # No earlier good version: back to Docker's baseline, never unconfined.
+    state = _state(workdir)
+    assert state["mode"] == "baseline" and state["seccomp"] == "docker-default"
+    info = _inspect(CONTAINER)
+    assert _seccomp_opt(info) is None and _seccomp_mode(info["State"]["Pid"]) == "2"
+
 
 def test_rollback_restores_docker_default_seccomp(workdir, docker_cli):
     subprocess.run(
