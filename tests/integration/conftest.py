@@ -152,3 +152,12 @@ def auditd():
                 break
             time.sleep(0.1)
     subprocess.run(["auditctl", "-e", enabled], capture_output=True, check=False)
+
+
+@pytest.fixture(scope="module")
+def local_interpreter():
+    """Run modules on localhost with the system python3 (interpreter discovery may pick a pyenv shim)."""
+    with pytest.MonkeyPatch.context() as patch:
+        if "ANSIBLE_PYTHON_INTERPRETER" not in os.environ and os.path.exists("/usr/bin/python3"):
+            patch.setenv("ANSIBLE_PYTHON_INTERPRETER", "/usr/bin/python3")
+        yield

@@ -33,13 +33,7 @@ EXPECTED_SKIPS = {"exit", "exit_group", "fork", "vfork", "clone", "clone3", "exe
                   "rt_sigsuspend", "rt_sigreturn"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _local_interpreter():
-    """Run modules on localhost with the system python3 (interpreter discovery may pick a pyenv shim)."""
-    with pytest.MonkeyPatch.context() as patch:
-        if "ANSIBLE_PYTHON_INTERPRETER" not in os.environ and os.path.exists("/usr/bin/python3"):
-            patch.setenv("ANSIBLE_PYTHON_INTERPRETER", "/usr/bin/python3")
-        yield
+pytestmark = pytest.mark.usefixtures("local_interpreter")
 
 
 @pytest.fixture(scope="module")
