@@ -106,6 +106,14 @@ def lab_inventory():
         subprocess.run([os.path.join(ROOT, "lab", "vm", "stop"), "--all"], env=env, capture_output=True, check=False)
 
 
+# A shell command for a lab VM: start auditd and wait until it is registered with the kernel (auditctl -s shows its
+# pid). `systemctl start` returns before that, and records logged in between go to the kernel log, not audit.log.
+AUDITD_READY = (
+    "systemctl start auditd && for i in $(seq 1 100); do auditctl -s | grep -q '^pid [1-9]' && exit 0; sleep 0.1; "
+    "done; echo 'auditd did not register with the kernel' >&2; exit 1"
+)
+
+
 def vm_ssh(inventory, *command, host="confine-vm-1", check=True, timeout=300):
     """Run ``command`` in a lab VM over SSH, using the lab's own ``lab/vm/ssh`` (state dir next to ``inventory``)."""
     env = dict(os.environ, CONFINE_LAB_STATE=os.path.dirname(os.path.abspath(inventory)))

@@ -21,7 +21,7 @@ import shlex
 import time
 
 import pytest
-from conftest import run_module, vm_ssh
+from conftest import AUDITD_READY, run_module, vm_ssh
 
 pytestmark = pytest.mark.vm
 
@@ -95,12 +95,13 @@ def lab(lab_inventory):
         "active", "the lab VM's journald should receive audit records (systemd-journald-audit.socket)"
     ratelimit = ssh(lab_inventory, "cat /proc/sys/kernel/printk_ratelimit").stdout.strip()
     assert ratelimit.isdigit(), ratelimit
-    ssh(lab_inventory, "systemctl is-active auditd || systemctl start auditd")
+    ssh(lab_inventory, AUDITD_READY)
     try:
         yield lab_inventory
     finally:
-        ssh(lab_inventory, "systemctl start auditd; echo %s > /proc/sys/kernel/printk_ratelimit; "
-                           "docker rm -f %s >/dev/null 2>&1; rm -f %s; true" % (ratelimit, NAME, SECCOMP), check=False)
+        restore = "echo %s > /proc/sys/kernel/printk_ratelimit; docker rm -f %s >/dev/null 2>&1; rm -f %s; true"
+        ssh(lab_inventory, restore % (ratelimit, NAME, SECCOMP), check=False)
+        ssh(lab_inventory, AUDITD_READY)
         run_module("confine.docker.apparmor_profile", {"name": PROFILE, "state": "absent"}, inventory=lab_inventory,
                    host=HOST)
 

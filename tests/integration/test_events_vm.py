@@ -14,7 +14,7 @@ import shlex
 import time
 
 import pytest
-from conftest import run_module, vm_ssh
+from conftest import AUDITD_READY, run_module, vm_ssh
 
 pytestmark = pytest.mark.vm
 
@@ -72,7 +72,7 @@ def write_json(inventory, path, data):
 
 @pytest.fixture
 def lab(lab_inventory):
-    ssh(lab_inventory, "systemctl is-active auditd || systemctl start auditd")
+    ssh(lab_inventory, AUDITD_READY)
     yield lab_inventory
     ssh(lab_inventory, f"docker rm -f {NAME} >/dev/null 2>&1; rm -f {TRIAL_SECCOMP} {ENFORCED_SECCOMP}; true",
         check=False)
