@@ -75,11 +75,8 @@ def docker(*args, check=True, capture=True):
 
 
 def link_collection():
-    parent = os.path.join(COLLECTIONS, "ansible_collections", "confine")
-    os.makedirs(parent, exist_ok=True)
-    link = os.path.join(parent, "docker")
-    if not os.path.lexists(link):
-        os.symlink(os.path.join("..", "..", "..", ".."), link)
+    """Make the checkout resolvable as confine.docker, the way `make` does it."""
+    subprocess.run([os.path.join(ROOT, "scripts", "link-collection")], check=True)
 
 
 def ensure_image():
