@@ -15,6 +15,8 @@ import shutil
 import subprocess
 import tempfile
 
+from ansible_collections.confine.docker.plugins.module_utils import _aare
+
 DEFAULT_DIR = "/etc/apparmor.d/containers"
 SECURITYFS = "/sys/kernel/security/apparmor"
 ENABLED_PARAM = "/sys/module/apparmor/parameters/enabled"
@@ -22,8 +24,14 @@ MODES = ("enforce", "complain")
 # Flags that select a profile's mode; everything else in flags=(...) is kept as written.
 MODE_FLAGS = frozenset(("complain", "enforce", "kill", "unconfined", "prompt"))
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 NAME_MAX = 200
+# Profiles of the host that a container profile must never replace: loading a file that declares one of these
+# would change the confinement of every other container (docker-default) or of the runtime itself.
+RESERVED_NAMES = frozenset(
+    ("docker-default", "unconfined", "runc", "crun", "containerd", "containerd-shim", "buildah", "rootlesskit",
+     "podman", "lxc-default", "lxc-container-default", "default_cni")
+)
 
 CAPABILITIES = frozenset(
     (
@@ -182,12 +190,15 @@ def validate_name(name):
         raise SpecError("profile name must be a non-empty string", "name")
     if len(name) > NAME_MAX:
         raise SpecError("profile name is longer than %d characters" % NAME_MAX, "name")
-    if ".." in name or not NAME_RE.match(name):
+    if ".." in name or not NAME_RE.fullmatch(name):
         raise SpecError(
             "invalid profile name %r: use letters, digits, '_', '.' and '-', starting with a letter or digit "
             "(no '/', '..', spaces or shell characters)" % name,
             "name",
         )
+    if name in RESERVED_NAMES:
+        raise SpecError("profile name %r is reserved: it names a profile of the host (loading a file that declares it "
+                        "would replace that profile for everything it confines)" % name, "name")
     return name
 
 
@@ -202,10 +213,19 @@ def validate_rule_path(value, where):
         raise SpecError("must be a non-empty string", where)
     if not (value.startswith("/") or value.startswith("@{")):
         raise SpecError("path %r must be absolute (start with '/' or a variable such as @{PROC})" % value, where)
-    if re.search(r"[\s#\"\\\x00]", value):
-        raise SpecError("path %r contains whitespace, '#', quotes or backslashes" % value, where)
+    if re.search(r"[\s#\"\x00]", value):
+        raise SpecError("path %r contains whitespace, '#' or quotes (write them as octal escapes, \\040 for a space)"
+                        % value, where)
     depth = 0
-    for char in value:
+    index = 0
+    while index < len(value):
+        char = value[index]
+        if char == "\\":
+            if not re.match(r"[0-7]{3}|[*?\[\]{}^@\\\",!#]", value[index + 1 : index + 4]):
+                raise SpecError("path %r has a backslash that escapes nothing (escape one of *?[]{}^@,\\ or write "
+                                "an octal byte such as \\040)" % value, where)
+            index += 4 if value[index + 1 : index + 2].isdigit() else 2
+            continue
         if char == "{":
             depth += 1
         elif char == "}":
@@ -214,8 +234,13 @@ def validate_rule_path(value, where):
                 break
         elif char == "," and depth == 0:
             raise SpecError("path %r has a ',' outside a {a,b} alternation" % value, where)
+        index += 1
     if depth != 0:
         raise SpecError("path %r has unbalanced braces" % value, where)
+    try:
+        _aare.validate(value)
+    except _aare.PatternError as exc:
+        raise SpecError("path %r is not a valid pattern: %s" % (value, exc), where) from exc
     return value
 
 
@@ -279,13 +304,29 @@ def _protocol(value, where):
     return token
 
 
+_INCLUDE_RE = re.compile(r"^\s*(?:#include|include)\b(?:\s+if\s+exists\b)?\s*(.*)$")
+
+
 def _extra_rule(value, where):
     if not value:
         raise SpecError("must not be empty", where)
     if "\n" in value or "\r" in value or "\x00" in value:
         raise SpecError("a rule must be a single line", where)
-    if value.count("{") != value.count("}"):
+    depth = 0
+    for char in value:
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        if depth < 0:
+            raise SpecError("rule %r closes a block it did not open (an extra rule stays inside its profile)" % value,
+                            where)
+    if depth != 0:
         raise SpecError("rule %r has unbalanced braces" % value, where)
+    include = _INCLUDE_RE.match(value)
+    if include and not re.match(r"<[A-Za-z0-9_.+-][A-Za-z0-9_./+-]*>$", include.group(1).strip()):
+        raise SpecError("rule %r includes %s: extra rules may include only abstractions from the policy directory "
+                        "(#include <abstractions/...>), never a path on the host" % (value, include.group(1).strip()
+                                                                                     or "nothing"), where)
+    if include and ".." in include.group(1):
+        raise SpecError("rule %r includes a path with '..'" % value, where)
     if not value.startswith("#") and not value.endswith(","):
         raise SpecError("rule %r must end with ','" % value, where)
     return value

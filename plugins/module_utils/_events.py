@@ -242,7 +242,25 @@ LOST_NEEDLES = (
 )
 NEEDLES = RECORD_NEEDLES + LOST_NEEDLES
 
-_HEAD_RE = re.compile(r"type=([A-Z][A-Z_]*|\d+)\s+(?:msg=)?audit\((\d+)\.(\d+):(\d+)\):\s?")
+# A record is the kernel's only where the line is one: auditd's log line (``type=AVC msg=audit(...)``, after an
+# optional ``node=``), or the kernel's own message in a kernel log line (``audit: type=1400 audit(...)``, after the
+# syslog prefix of the ``kernel`` tag and the printk time stamp, or at the start of a dmesg/journal message). The
+# text of a user-space message (``type=USER_AVC ... msg='...'``, ``type=UNKNOWN[1199] ...``, a process's log line)
+# never starts a line with these, whatever it holds.
+_SYSLOG_PREFIX = (r"(?:(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?"
+                  r"(?:Z|[+-]\d\d:?\d\d)?) \S+ kernel: )")
+_HEAD_RE = re.compile(
+    r"(?:node=\S+ )?type=(?P<name>[A-Z][A-Z0-9_]*|UNKNOWN\[\d+\]|\d+) msg=audit\("
+    r"(?P<s1>\d+)\.(?P<m1>\d+):(?P<n1>\d+)\):\s?"
+    r"|%s?(?:\[[^\]\n]*\]\s+)?audit: type=(?P<num>\d+) audit\((?P<s2>\d+)\.(?P<m2>\d+):(?P<n2>\d+)\):\s?"
+    % _SYSLOG_PREFIX
+)
+# Anywhere in a line: what makes a line look like a record (to count the ones that are not the kernel's).
+_HEAD_ANYWHERE_RE = re.compile(r"type=([A-Z][A-Z_]*|\d+)\s+(?:msg=)?audit\((\d+)\.(\d+):(\d+)\):\s?")
+_MARKER_RE = re.compile(r"apparmor=|type=(?:SECCOMP|1326)\b")
+_SUSPECT_PROFILE_RE = re.compile(r"""(?:\bprofile=|\bsubj=)["']?([^\s"']+)""")
+SUSPICIOUS_SAMPLES = 3
+SAMPLE_CHARS = 300
 _FIELD_RE = re.compile(r"([A-Za-z_][\w-]*)=(?:\"([^\"]*)\"|'([^']*)'|([^\s\"']*))")
 _SUBJ_RE = re.compile(r"\bsubj=(\S+ \((?:enforce|complain|kill|unconfined|prompt|user)\))")  # label (mode)
 _HEX_RE = re.compile(r"(?:[0-9A-F]{2})+")  # an untrusted string the kernel hex-encoded
@@ -304,15 +322,24 @@ def _int(value, base=10):
 
 
 def split_record(line):
-    """Find the audit record in ``line`` (any prefix: syslog, dmesg, ``node=``).
-
-    Returns ``(type, seconds, milliseconds, serial, body)`` or None. Enriched fields (after ``\\x1d``) stay in body.
+    """The kernel's audit record that ``line`` is (auditd's line, or a kernel log line: syslog prefix, dmesg time
+    stamp, ``node=``): ``(type, seconds, milliseconds, serial, body)``, or None for any other line. Enriched fields
+    (after ``\\x1d``) stay in body.
     """
-    match = _HEAD_RE.search(line)
+    match = _HEAD_RE.match(line)
     if match is None:
         return None
-    rtype = match.group(1)
-    return rtype, int(match.group(2)), int(match.group(3)), int(match.group(4)), line[match.end() :].rstrip("\r\n")
+    if match.group("name") is not None:
+        rtype, sec, ms, serial = match.group("name", "s1", "m1", "n1")
+    else:
+        rtype, sec, ms, serial = match.group("num", "s2", "m2", "n2")
+    return rtype, int(sec), int(ms), int(serial), line[match.end() :].rstrip("\r\n")
+
+
+def kernel_audit_type(number):
+    """Whether an audit record type number is one the kernel writes (user-space messages are 1100-1299 and
+    2100-2999; a process with CAP_AUDIT_WRITE can send only those)."""
+    return not (1100 <= number <= 1299 or 2100 <= number <= 2999)
 
 
 def record_kind(rtype, body):
@@ -333,7 +360,7 @@ def lost_notice(line):
                 return None
             records = _int(match.group(1)) if match.groups() else None
             message = line.strip()
-            head = _HEAD_RE.search(message)
+            head = _HEAD_ANYWHERE_RE.search(message)
             return kind, records, message[head.end() :] if head else message
     return None
 
@@ -643,8 +670,9 @@ class Collector:
         self._apparmor = {}
         self._seccomp = {}
         self._lost = {}
+        self._suspicious = {}
         self._result = None
-        self.stats = {"records": 0, "duplicates": 0, "filtered": 0, "libapparmor": 0, "python": 0}
+        self.stats = {"records": 0, "duplicates": 0, "filtered": 0, "libapparmor": 0, "python": 0, "suspicious": 0}
 
     # -- input
     def feed_line(self, line):
@@ -657,6 +685,9 @@ class Collector:
             if isinstance(entry, dict):
                 self.feed_journal_entry(entry)
                 return
+        self._feed_text(line)
+
+    def _feed_text(self, line, suspect_source=None):
         record = split_record(line)
         if record is not None and record_kind(record[0], record[4]):
             self.feed_record(*record)
@@ -664,24 +695,65 @@ class Collector:
         notice = lost_notice(line)
         if notice is not None:
             self.add_lost(*notice, when=(record[1], record[2]) if record else None)
+            return
+        self.suspect(line, suspect_source)
 
     def feed_journal_entry(self, entry):
-        """Feed one journal entry (a ``journalctl -o json`` object or an export block as a dict)."""
+        """Feed one journal entry (a ``journalctl -o json`` object or an export block as a dict).
+
+        Only the kernel's entries hold records: the audit transport with a kernel record type, the kernel transport
+        with the kernel's facility. journald's own notices (driver) may report lost records. Anything else - a
+        process's journal lines, user-space audit messages - is never an event.
+        """
         message = journal_text(entry.get("MESSAGE"))
         if message is None:
             return
-        if entry.get("_TRANSPORT") == "audit" or (entry.get("_AUDIT_TYPE") and "audit(" not in message):
+        transport = entry.get("_TRANSPORT")
+        if transport == "audit":
             match = _JOURNAL_AUDIT_RE.match(message)
             rtype = _int(str(entry.get("_AUDIT_TYPE", "")))
             serial = _int(str(entry.get("_AUDIT_ID", "")))
             usec = _int(str(entry.get("_SOURCE_REALTIME_TIMESTAMP") or entry.get("__REALTIME_TIMESTAMP") or ""))
-            if match and rtype is not None and serial is not None and usec is not None:
+            if match and rtype is not None and serial is not None and usec is not None and kernel_audit_type(rtype):
                 type_name = AUDIT_TYPE_NAMES.get(rtype, str(rtype))
                 body = match.group(2)
                 if record_kind(type_name, body):
                     self.feed_record(type_name, usec // 1000000, (usec // 1000) % 1000, serial, body)
                 return
-        self.feed_line(message)
+            self.suspect(message, "journal audit type %s" % entry.get("_AUDIT_TYPE"))
+        elif transport == "kernel" and str(entry.get("SYSLOG_FACILITY", "0")) == "0":
+            self._feed_text(message, "journal kernel message")
+        elif transport == "driver":
+            notice = lost_notice(message)
+            if notice is not None:
+                self.add_lost(*notice)
+            else:
+                self.suspect(message, "journal driver entry")
+        else:
+            self.suspect(message, "journal %s entry" % (transport or "untyped"))
+
+    def suspect(self, line, source=None):
+        """Count a line that looks like an AppArmor or seccomp record but is not the kernel's (see split_record)."""
+        if not _MARKER_RE.search(line):
+            return
+        head = _HEAD_ANYWHERE_RE.search(line)
+        kind = source or ("type=%s" % head.group(1) if head else "untyped line")
+        match = _SUSPECT_PROFILE_RE.search(line)
+        profile = match.group(1) if match else None
+        container = self.attribution.for_profile(profile) if profile else None
+        if (self.profiles is not None or self.containers is not None) and not self._keep(profile, container):
+            self.stats["filtered"] += 1
+            return
+        entry = self._suspicious.get(kind)
+        if entry is None:
+            entry = self._suspicious[kind] = {"kind": kind, "count": 0, "samples": [], "profiles": []}
+        entry["count"] += 1
+        self.stats["suspicious"] += 1
+        sample = "".join(char if char.isprintable() else "?" for char in line.strip())[:SAMPLE_CHARS]
+        if len(entry["samples"]) < SUSPICIOUS_SAMPLES and sample not in entry["samples"]:
+            entry["samples"].append(sample)
+        if profile and profile not in entry["profiles"] and len(entry["profiles"]) < 8:
+            entry["profiles"].append(profile)
 
     def feed_record(self, rtype, sec, ms, serial, body):
         """Feed one record (the parts :func:`split_record` returns)."""
@@ -799,7 +871,10 @@ class Collector:
         return [dict(entry) for _kind, entry in sorted(self._lost.items())]
 
     def result(self):
-        """``{"apparmor", "seccomp", "lost", "stats"}``. Call it once, at the end: it finishes the collection."""
+        """``{"apparmor", "seccomp", "lost", "suspicious", "stats"}``.
+
+        Call it once, at the end: it finishes the collection.
+        """
         if self._result is None:
             self._result = {
                 "apparmor": self._finish(
@@ -811,6 +886,7 @@ class Collector:
                     self._seccomp, lambda e: (e["container"] or "", e["syscall"] or "", e["nr"] or 0, e["_first"])
                 ),
                 "lost": self.lost(),
+                "suspicious": [dict(entry) for _kind, entry in sorted(self._suspicious.items())],
                 "stats": dict(self.stats),
             }
         return self._result

@@ -49,7 +49,7 @@ KMSG = "/dev/kmsg"
 BOOT_ID = "/proc/sys/kernel/random/boot_id"
 JOURNAL_RUNTIME = "/run/systemd/journal"
 HEAD_BYTES = 4096
-JOURNAL_FIELDS = "MESSAGE,_TRANSPORT,_AUDIT_TYPE,_AUDIT_ID,_SOURCE_REALTIME_TIMESTAMP"
+JOURNAL_FIELDS = "MESSAGE,_TRANSPORT,_AUDIT_TYPE,_AUDIT_ID,_SOURCE_REALTIME_TIMESTAMP,SYSLOG_FACILITY"
 _NEEDLE_TEXT = tuple(needle.decode("ascii") for needle in NEEDLES)
 
 
@@ -318,15 +318,19 @@ def _boot_id(path=BOOT_ID):
 
 
 def parse_kmsg_record(data):
-    """``b"6,1234,5678,-;audit: ...\\n KEY=value\\n"`` -> ``(seq, message)``; None when malformed."""
+    """``b"6,1234,5678,-;audit: ...\\n KEY=value\\n"`` -> ``(seq, message, kernel)``; None when malformed.
+
+    ``kernel`` is whether the kernel wrote the record: its facility (the priority's upper bits) is 0. Records that
+    user space writes to ``/dev/kmsg`` always get another facility.
+    """
     head, sep, rest = data.partition(b";")
     if not sep:
         return None
     parts = head.split(b",")
-    if len(parts) < 3 or not parts[1].isdigit():
+    if len(parts) < 3 or not parts[1].isdigit() or not parts[0].isdigit():
         return None
     message = rest.split(b"\n", 1)[0]
-    return int(parts[1]), message.decode("utf-8", "replace")
+    return int(parts[1]), message.decode("utf-8", "replace"), int(parts[0]) >> 3 == 0
 
 
 def kmsg_records(path=KMSG):
@@ -381,7 +385,7 @@ def read_kmsg(collector, since=None, path=KMSG, boot_id_path=BOOT_ID, records=No
         record = parse_kmsg_record(data)
         if record is None:
             continue
-        seq, message = record
+        seq, message, kernel = record
         if seq <= after:
             continue
         if first is None:
@@ -389,7 +393,10 @@ def read_kmsg(collector, since=None, path=KMSG, boot_id_path=BOOT_ID, records=No
         last = seq
         count += 1
         if any(needle in message for needle in _NEEDLE_TEXT):
-            collector.feed_line(message)
+            if kernel:
+                collector.feed_line(message)
+            else:
+                collector.suspect(message, "kmsg record written by user space")
     if after >= 0 and first is not None and first > after + 1:
         collector.add_lost(
             "kmsg-overwritten",

@@ -7,9 +7,12 @@
   rules. The input is a spec (``_apparmor.normalize_spec``; the result is the next spec) or profile text (rules go
   before the closing brace of the named profile).
 - Seccomp: observed syscalls join the allow-list (``_seccomp.add_allowed``).
-- The guard refuses what an attacker wants and legitimate applications rarely need (Docker's default seccomp
-  blocks, writes under /proc/sys and /sys, credential files, mount, powerful capabilities, raw sockets, ptrace,
-  shells, ...). Refused items are reported with their reason; ``approve`` admits them.
+- Every event field is validated first (``_aa_rules``): a field the kernel would not write makes the event refused
+  as malformed, and rules are rendered from validated values only.
+- The guard (``_guard``) judges each rule by what it covers, after generalisation: a glob that could reach a
+  sensitive path with a sensitive permission is narrowed to the literal paths seen, and those are judged again.
+  Exec of a file the container wrote during the trial, or could write under its profile, is refused (W^X). Refused
+  items are reported with their reason; ``approve`` admits them.
 - Accesses the profile already allows are not added again, so widening twice with the same events changes nothing.
 
 Plain Python, no Ansible imports.
@@ -20,7 +23,15 @@ from __future__ import annotations
 import copy
 import re
 
-from ansible_collections.confine.docker.plugins.module_utils import _apparmor, _seccomp
+from ansible_collections.confine.docker.plugins.module_utils import (
+    _aa_rules,
+    _aare,
+    _apparmor,
+    _guard,
+    _libseccomp,
+    _seccomp,
+)
+from ansible_collections.confine.docker.plugins.module_utils._aa_rules import FieldError
 
 KINDS = ("apparmor", "seccomp")
 
@@ -29,93 +40,6 @@ class WidenError(Exception):
     """Input that cannot be widened; the message is meant for the user as it is."""
 
 
-# ------------------------------------------------------------------------------------------------------------ guard
-
-# Syscalls Docker's default profile keeps from a container with default capabilities (_seccomp.DANGEROUS) and a few
-# more that mostly serve to escape or spy: the reason says what an attacker gets.
-SECCOMP_REASONS = {
-    "mount": "mounts file systems: a container escape primitive",
-    "umount": "unmounts file systems",
-    "umount2": "unmounts file systems",
-    "pivot_root": "changes the root file system",
-    "unshare": "creates namespaces: the first step of many container escapes",
-    "setns": "joins other namespaces",
-    "kexec_load": "loads a new kernel",
-    "kexec_file_load": "loads a new kernel",
-    "init_module": "loads kernel modules",
-    "finit_module": "loads kernel modules",
-    "delete_module": "unloads kernel modules",
-    "bpf": "loads eBPF programs into the kernel",
-    "keyctl": "reaches the kernel keyring, which is not namespaced",
-    "add_key": "reaches the kernel keyring, which is not namespaced",
-    "request_key": "reaches the kernel keyring, which is not namespaced",
-    "ptrace": "traces and rewrites other processes",
-    "process_vm_readv": "reads other processes' memory",
-    "process_vm_writev": "writes other processes' memory",
-    "reboot": "reboots the host",
-    "perf_event_open": "kernel profiling: a frequent kernel-exploit vector",
-    "userfaultfd": "a frequent kernel-exploit aid",
-    "open_by_handle_at": "opens host files by handle (the 'shocker' escape)",
-    "name_to_handle_at": "file handles, used with open_by_handle_at to escape",
-    "syslog": "reads and clears the kernel log",
-}
-SECCOMP_GUARD = frozenset(_seccomp.DANGEROUS | set(SECCOMP_REASONS))
-SECCOMP_DEFAULT_REASON = "blocked by Docker's default seccomp profile for containers with default capabilities"
-
-CAPABILITY_REASONS = {
-    "sys_admin": "nearly root over the kernel (mount, namespaces, ...)",
-    "sys_module": "loads kernel modules",
-    "sys_ptrace": "traces any process",
-    "sys_rawio": "raw I/O to devices and memory",
-    "sys_boot": "reboots the host",
-    "sys_time": "sets the host clock",
-    "mac_admin": "changes the MAC policy",
-    "mac_override": "overrides the MAC policy",
-    "dac_read_search": "bypasses file read permission checks (open_by_handle_at escape)",
-    "bpf": "loads eBPF programs",
-    "perfmon": "kernel profiling",
-    "syslog": "reads the kernel log",
-    "audit_control": "changes the audit configuration",
-    "net_admin": "reconfigures networking",
-    "linux_immutable": "changes immutable file flags",
-}
-
-# Paths (AppArmor globs) where writing is an attack; (glob, perms that trigger, reason).
-SENSITIVE_PATHS = (
-    ("/proc/sys/**", "wal", "writes kernel settings under /proc/sys"),
-    ("/proc/sysrq-trigger", "rwal", "triggers SysRq actions on the host"),
-    ("/proc/kcore", "rwal", "kernel memory"),
-    ("/proc/kmem", "rwal", "kernel memory"),
-    ("/proc/mem", "rwal", "kernel memory"),
-    ("/proc/[0-9]*/mem", "rwal", "another process's memory"),
-    ("/proc/[0-9]*/attr/**", "wal", "changes a process's security label"),
-    ("/proc/self/attr/**", "wal", "changes a process's security label"),
-    ("/sys/**", "wal", "writes kernel and device settings under /sys"),
-    ("/etc/shadow", "rwal", "password hashes"),
-    ("/etc/gshadow", "rwal", "group password hashes"),
-    ("/etc/shadow-", "rwal", "password hashes"),
-    ("/etc/passwd", "wal", "adds or changes accounts"),
-    ("/etc/group", "wal", "adds group memberships"),
-    ("/etc/sudoers", "wal", "grants root"),
-    ("/etc/sudoers.d/**", "wal", "grants root"),
-    ("/etc/ld.so.preload", "wal", "injects code into every process"),
-    ("/etc/cron*/**", "wal", "persistence through cron"),
-    ("/root/.ssh/**", "wal", "persistence through SSH keys"),
-    ("/boot/**", "wal", "kernel and boot loader"),
-    ("/dev/mem", "rwal", "physical memory"),
-    ("/dev/kmem", "rwal", "kernel memory"),
-    ("/dev/port", "rwal", "I/O ports"),
-    ("/dev/sd*", "wal", "raw disk"),
-    ("/dev/nvme*", "wal", "raw disk"),
-    ("/dev/vd*", "wal", "raw disk"),
-    ("/{,var/}run/docker.sock", "rwal", "controls the Docker engine: root on the host"),
-    ("/{,var/}run/containerd/**", "rwal", "controls the container runtime"),
-)
-SHELLS = (
-    "/{,usr/}bin/{sh,dash,bash,rbash,zsh,ksh,ksh93,mksh,csh,tcsh,fish,ash,busybox}",
-    "/{,usr/}bin/{nc,ncat,netcat,nc.openbsd,nc.traditional,socat,telnet}",
-)
-SHELL_REASON = "starts a shell or a network relay: what an exploit does first"
 MOUNT_OPERATIONS = ("mount", "remount", "umount", "pivotroot")
 FILE_OPERATIONS = frozenset(
     (
@@ -160,84 +84,26 @@ NETWORK_OPERATIONS = frozenset(
         "socket_shutdown",
     )
 )
+_OPERATION_RE = re.compile(r"[a-z][a-z0-9_]{0,31}")
 # Kernel mask characters -> AppArmor rule permissions (create/delete are write).
 MASK_TO_PERMS = {"r": "r", "w": "w", "a": "a", "c": "w", "d": "w", "x": "x", "m": "m", "l": "l", "k": "k"}
+# Kernel mask characters that put content into a file (for the write-then-exec check).
+WRITE_MASK = frozenset("wac")
 PERM_ORDER = "mrwalk"
+WXOR_REASON = "executes or maps as code a file the container %s: what a dropper does (write xor execute)"
 
 
 # ------------------------------------------------------------------------------------------------ AppArmor globs
 
 
-_GLOB_CACHE = {}
-VARIABLES = {"PROC": "/proc", "pid": "[0-9]+", "pids": "[0-9]+", "tid": "[0-9]+", "sys": "/sys", "run": "/run"}
-
-
-def glob_regex(glob):
-    """Compile an AppArmor path glob (``*``, ``**``, ``?``, ``[...]``, ``{a,b}``, ``@{PROC}``) to a regex.
-
-    Unknown variables match nothing, so coverage checks err on the side of adding a rule.
-    """
-    cached = _GLOB_CACHE.get(glob)
-    if cached is None:
-        try:
-            cached = re.compile(_glob_to_re(glob) + r"\Z")
-        except (re.error, ValueError):
-            cached = re.compile(r"(?!)")
-        _GLOB_CACHE[glob] = cached
-    return cached
-
-
-def _glob_to_re(glob):
-    out = []
-    index = 0
-    depth = 0
-    while index < len(glob):
-        char = glob[index]
-        if glob.startswith("@{", index):
-            end = glob.index("}", index)
-            name = glob[index + 2 : end]
-            value = VARIABLES.get(name)
-            out.append(value.replace(".", r"\.") if value and not value.startswith("[") else value or "(?!)")
-            index = end + 1
-            continue
-        # apparmor_parser: a "*" or "**" right after "/" matches at least one character ("/**" is not "/").
-        after_slash = index > 0 and glob[index - 1] == "/"
-        if glob.startswith("**", index):
-            out.append(".+" if after_slash else ".*")
-            index += 2
-            continue
-        if char == "*":
-            out.append("[^/]+" if after_slash else "[^/]*")
-        elif char == "?":
-            out.append("[^/]")
-        elif char == "[":
-            end = glob.index("]", index + 1)
-            body = glob[index + 1 : end]
-            if body.startswith("^"):
-                body = "^" + body[1:]
-            out.append("[" + body.replace("\\", "\\\\") + "]")
-            index = end + 1
-            continue
-        elif char == "{":
-            depth += 1
-            out.append("(?:")
-        elif char == "}" and depth:
-            depth -= 1
-            out.append(")")
-        elif char == "," and depth:
-            out.append("|")
-        else:
-            out.append(re.escape(char))
-        index += 1
-    return "".join(out)
-
-
 def glob_matches(glob, path):
-    return glob_regex(glob).match(path) is not None
+    """Whether the literal ``path`` is matched by the AppArmor pattern ``glob`` (unknown variables match nothing)."""
+    try:
+        return _aare.matches(glob, path)
+    except _aare.PatternError:
+        return False
 
 
-# Characters a rule path cannot hold literally (whitespace, comment, quotes, glob syntax): matched with "?".
-_UNSAFE_RE = re.compile(r"[\s#\"\\,{}\[\]*?^@]")
 _RANDOM_RE = re.compile(r"^(?=.*\d)(?=.*[A-Za-z])[A-Za-z0-9_]{6,}$")
 _NAME_RUN_RE = re.compile(r"^[A-Za-z0-9_]{6,}$")
 _SUFFIX_RE = re.compile(r"^(.*[-_.])([A-Za-z0-9_]{6,})$")  # name-<random>, .tmp-<random>
@@ -245,40 +111,42 @@ _NUMBERED_RE = re.compile(r"^(.*[-_.])(\d+)((?:\.[A-Za-z][A-Za-z0-9]*)*)$")
 
 
 def _generalise_component(component, last):
+    """The pattern for one path component: escaped literal text, with pids, counters and random runs as globs."""
+    esc = _aare.escape
     if component.isdigit():
         return "[0-9]*"
     for prefix in ("tmp.", "tmp"):  # mktemp, Python's tempfile: any run of name characters is random
         if component.startswith(prefix) and _NAME_RUN_RE.match(component[len(prefix) :]):
-            return prefix + "*"
+            return esc(prefix) + "*"
     match = _NUMBERED_RE.match(component) if last else None
     if match:
-        return match.group(1) + "[0-9]*" + match.group(3)
+        return esc(match.group(1)) + "[0-9]*" + esc(match.group(3))
     match = _SUFFIX_RE.match(component)
     if match and (_RANDOM_RE.match(match.group(2)) or "tmp" in match.group(1).lower()):
-        return match.group(1) + "*"
+        return esc(match.group(1)) + "*"
     head, sep, tail = component.rpartition(".")
     if sep and head and _RANDOM_RE.match(head) and len(head) >= 8 and not tail.isdigit():
-        return "*." + tail
+        return "*." + esc(tail)
     if _RANDOM_RE.match(component) and len(component) >= 8 and sum(c.isdigit() for c in component) >= 2:
         return "*"
-    return component
+    return esc(component)
 
 
 def generalise_path(path):
-    """The rule path aa-logprof would suggest for ``path``: pids, numbered and random-named files become globs.
+    """The rule pattern aa-logprof would suggest for ``path``: pids, numbered and random-named files become globs.
 
     ``/proc/3101/status`` -> ``@{PROC}/@{pid}/status``; ``/var/log/app/worker-17.log`` ->
-    ``/var/log/app/worker-[0-9]*.log``; ``/tmp/tmpk3v9x_2q`` -> ``/tmp/tmp*``. Other paths stay as they are.
+    ``/var/log/app/worker-[0-9]*.log``; ``/tmp/tmpk3v9x_2q`` -> ``/tmp/tmp*``. Other paths stay as they are (escaped
+    where they hold characters a pattern cannot take literally). Whether a glob may be used is the guard's call.
     """
-    path = "/".join(_UNSAFE_RE.sub("?", part) for part in path.split("/"))
     if path.startswith("/proc/"):
         parts = path[len("/proc/") :].split("/")
+        out = [_aare.escape(part) for part in parts]
         if parts and parts[0].isdigit():
-            parts[0] = "@{pid}"
+            out[0] = "@{pid}"
             if len(parts) > 2 and parts[1] == "task" and parts[2].isdigit():
-                parts[2] = "@{tid}"
-            return "@{PROC}/" + "/".join(parts)
-        return "@{PROC}/" + "/".join(parts)
+                out[2] = "@{tid}"
+        return "@{PROC}/" + "/".join(out)
     trailing = path.endswith("/")
     parts = path.strip("/").split("/")
     out = [_generalise_component(part, index == len(parts) - 1) if part else part for index, part in enumerate(parts)]
@@ -293,15 +161,14 @@ def mask_perms(*masks):
             perm = MASK_TO_PERMS.get(char)
             if perm:
                 chars.add(perm)
-    if "w" in chars:
-        chars.discard("a")
-    exec_perm = "ix" if "x" in chars else ""
-    chars.discard("x")
-    return "".join(c for c in PERM_ORDER if c in chars) + exec_perm
+    return _canonical_perms(chars)
 
 
 def merge_perms(*perms):
-    chars = set("".join(perms).replace("ix", "x").replace("i", ""))
+    return _canonical_perms(set("".join(perms).replace("ix", "x").replace("i", "")))
+
+
+def _canonical_perms(chars):
     if "w" in chars:
         chars.discard("a")
     exec_perm = "ix" if "x" in chars else ""
@@ -316,8 +183,8 @@ class Item:
     """One thing to add: a rule, the events behind it, and what the guard says."""
 
     def __init__(self, kind, key, rule, apply=None):
-        self.kind = kind  # file, exec, capability, network, signal, ptrace, mount, syscall, other
-        self.key = key  # what ``approve`` names: a path, "capability x", "network inet raw", a syscall
+        self.kind = kind  # file, exec, capability, network, signal, ptrace, mount, syscall, malformed, other
+        self.key = key  # what ``approve`` names: a path pattern, "capability x", "network inet raw", a syscall
         self.rule = rule  # the rule as profile text (or the syscall name)
         self.apply = apply  # how it goes into a spec: (list name, value)
         self.count = 0
@@ -326,8 +193,9 @@ class Item:
         self.first_seen = None
         self.last_seen = None
         self.reason = None  # why refused (None: admitted)
-        self.category = None  # guard, conflict, unsupported
+        self.category = None  # guard, conflict, malformed, unsupported
         self.approved = False
+        self.note_text = None  # why a glob was narrowed to this literal
 
     def note(self, event, example=None):
         self.count += event.get("count") or 1
@@ -335,13 +203,16 @@ class Item:
             self.examples.append(example)
         comms = event.get("comm") or []
         for comm in comms if isinstance(comms, list) else [comms]:
-            if comm and comm not in self.comm and len(self.comm) < 8:
+            if isinstance(comm, str) and comm and comm not in self.comm and len(self.comm) < 8:
                 self.comm.append(comm)
         first, last = event.get("first_seen"), event.get("last_seen")
-        if first and (self.first_seen is None or first < self.first_seen):
+        if isinstance(first, str) and (self.first_seen is None or first < self.first_seen):
             self.first_seen = first
-        if last and (self.last_seen is None or last > self.last_seen):
+        if isinstance(last, str) and (self.last_seen is None or last > self.last_seen):
             self.last_seen = last
+
+    def refuse(self, category, reason):
+        self.category, self.reason = category, reason
 
     def as_dict(self):
         out = {
@@ -359,14 +230,13 @@ class Item:
             out["category"] = self.category
         if self.approved:
             out["approved"] = True
+        if self.note_text:
+            out["note"] = self.note_text
         return out
 
 
 def _approved(item, approve):
     return item.key in approve or item.rule in approve
-
-
-# ------------------------------------------------------------------------------------------------------ AppArmor
 
 
 def _event_list(events, kind):
@@ -380,17 +250,6 @@ def _event_list(events, kind):
         if not isinstance(event, dict):
             raise WidenError("events[%d] is not an event (a dict)" % index)
     return list(events)
-
-
-def _sensitive(path, perms):
-    for glob, trigger, reason in SENSITIVE_PATHS:
-        if any(p in trigger for p in perms.replace("ix", "x")) and glob_matches(glob, path):
-            return reason
-    return None
-
-
-def _is_shell(path):
-    return any(glob_matches(glob, path) for glob in SHELLS)
 
 
 # What the template's ``#include <abstractions/base>`` maps (shared libraries, the loader's cache, locales).
@@ -428,6 +287,10 @@ class SpecCoverage:
         self.caps_deny = set(spec["capabilities"]["deny"])
         self.network = spec["network"]
 
+    def writable(self):
+        """The patterns the profile lets the container write (for the write-xor-execute check)."""
+        return [glob for glob, granted in self.allow if set(granted) & set("wa")]
+
     def file(self, path, perms):
         """``(missing perms, denial)``: what no allow rule grants, and the deny rule that blocks it, if any."""
         wanted = set(perms.replace("ix", "x"))
@@ -441,9 +304,7 @@ class SpecCoverage:
         return merge_perms("".join(wanted)), None
 
 
-def _network_token(event):
-    family = event.get("family")
-    sock_type = event.get("sock_type")
+def _network_token(family, sock_type):
     if family in ("inet", "inet6") and sock_type == "stream":
         return "tcp"
     if family in ("inet", "inet6") and sock_type == "dgram":
@@ -451,148 +312,232 @@ def _network_token(event):
     return family
 
 
+class _Items:
+    """Items by (kind, key), in the order they were first seen."""
+
+    def __init__(self):
+        self.table = {}
+
+    def get(self, kind, key, rule, apply=None):
+        found = self.table.get((kind, key))
+        if found is None:
+            found = self.table[(kind, key)] = Item(kind, key, rule, apply)
+        return found
+
+    def values(self):
+        return list(self.table.values())
+
+
+def _own_profile(event, name):
+    profile = event.get("profile") or ""
+    return isinstance(profile, str) and (profile == name or profile.startswith(name + "//"))
+
+
+def _classify(event, items, files, written, coverage, approve):
+    """Validate one event and file it: rule items go into ``items``, file accesses into ``files`` (by generalised
+    pattern, then literal path) and written paths into ``written``. Raises FieldError for a malformed field."""
+    operation = event.get("operation") or ""
+    if not isinstance(operation, str) or (operation and not _OPERATION_RE.fullmatch(operation)):
+        raise FieldError("operation", operation, "an AppArmor operation name")
+    if operation == "capable" or event.get("capability"):
+        cap = _aa_rules.capability(event.get("capability"))
+        rule = _aa_rules.capability_rule(cap)
+        items.get("capability", rule[:-1], rule, ("capability", cap)).note(event)
+    elif event.get("family") and operation in NETWORK_OPERATIONS:
+        family = _aa_rules.family(event.get("family"))
+        sock_type = _aa_rules.sock_type(event.get("sock_type"))
+        rule = _aa_rules.network_rule(family, sock_type)
+        raw = family == "packet" or (family in _guard.RAW_FAMILIES and sock_type == "raw")
+        apply = ("network_raw", family) if raw else ("network", _network_token(family, sock_type))
+        entry = items.get("network", rule[:-1], rule, apply)
+        entry.family, entry.sock_type = family, sock_type
+        entry.note(event)
+    elif operation == "signal":
+        access = event.get("requested_mask") or ""
+        peer = _aa_rules.label(event.get("peer"))
+        sig = _aa_rules.signal(event.get("signal"))
+        rule = _aa_rules.signal_rule(access, peer, sig)
+        key = "signal %s %s peer=%s" % (access, sig, peer) if sig else "signal %s peer=%s" % (access, peer)
+        entry = items.get("signal", key, rule, ("extra_rules", rule))
+        entry.peer, entry.access = peer, access
+        entry.note(event)
+    elif operation == "ptrace":
+        peer = _aa_rules.label(event.get("peer"))
+        access = _aa_rules.ptrace_access(event.get("requested_mask") or "")
+        rule = _aa_rules.ptrace_rule(access, peer)
+        entry = items.get("ptrace", "ptrace %s peer=%s" % (access, peer), rule, ("extra_rules", rule))
+        entry.peer = peer
+        entry.note(event)
+    elif operation in MOUNT_OPERATIONS:
+        rule = _aa_rules.mount_rule(operation, event.get("name"), event.get("srcname"), event.get("fstype"),
+                                    _aa_rules.mount_flags(event.get("flags")))
+        items.get("mount", rule[:-1], rule, ("extra_rules", rule)).note(event)
+    elif event.get("name") and operation in FILE_OPERATIONS and str(event["name"]).startswith("/"):
+        path = _aa_rules.path(event["name"])
+        requested = _aa_rules.mask(event.get("requested_mask"))
+        denied = _aa_rules.mask(event.get("denied_mask"), "denied_mask")
+        if set(requested + denied) & WRITE_MASK:
+            written.add(path)
+        perms = mask_perms(requested, denied)
+        if not perms:
+            return
+        if coverage is not None:
+            missing, denial = coverage.file(path, perms)
+            if denial:
+                pattern = _aare.escape(path)
+                entry = items.get("file", pattern, _aa_rules.file_rule(pattern, perms), None)
+                entry.note(event, path)
+                conflict = "the spec denies it (%s); remove or narrow that entry by hand if the access is wanted" % (
+                    denial)
+                attack, _entry = _guard.judge_path(pattern, perms)
+                if attack and pattern not in approve and entry.rule not in approve:
+                    entry.refuse("guard", "%s; besides, %s" % (attack, conflict))
+                else:
+                    entry.refuse("conflict", conflict)
+                return
+            if not missing:
+                return
+            perms = missing
+        files.setdefault(generalise_path(path), {})
+        paths = files[generalise_path(path)]
+        paths.setdefault(path, ["", []])
+        paths[path][0] = merge_perms(paths[path][0], perms)
+        paths[path][1].append(event)
+    else:
+        label = "%s %s" % (operation or "unknown", _aare.escape(str(event.get("name") or ""))[:200])
+        entry = items.get("other", "# " + label.strip(), "# " + label.strip(), None)
+        entry.note(event)
+        entry.refuse("unsupported", "no rule is generated for operation %r; review it by hand" % operation)
+
+
+def _file_item(items, pattern, perms, events, paths):
+    """The exec and file items for ``pattern`` with ``perms`` (exec goes to ``allow_exec``, the rest to ``files``)."""
+    made = []
+    if "x" in perms:
+        entry = items.get("exec", pattern, _aa_rules.exec_rule(pattern), ("allow_exec", pattern))
+        made.append(entry)
+        perms = perms.replace("ix", "")
+        if not perms.replace("m", "").replace("r", ""):
+            perms = ""
+    if perms:
+        entry = items.get("file", pattern, None, ("files", pattern))
+        entry.perms = merge_perms(getattr(entry, "perms", ""), perms)
+        entry.rule = _aa_rules.file_rule(pattern, entry.perms)
+        made.append(entry)
+    for entry in made:
+        for event, path in zip(events, paths):
+            entry.note(event, path)
+    return made
+
+
+def _judge_file(entry, approve, writable):
+    """Apply the guard to a file or exec item; True when it is refused."""
+    perms = "mrix" if entry.kind == "exec" else entry.perms
+    reason, _sensitive = _guard.judge_path(entry.key, perms)
+    if reason is None and (entry.kind == "exec" or "m" in perms):
+        for pattern, how in writable:
+            if _aare.intersects(entry.key, pattern):
+                reason = WXOR_REASON % how
+                if how == "wrote during its trial":
+                    reason += " (%s)" % _aare.unescape_literal(pattern)
+                break
+    if reason is None:
+        return False
+    if _approved(entry, approve):
+        entry.approved = True
+        return False
+    entry.refuse("guard", reason)
+    return True
+
+
+def _file_items(items, files, written, coverage, approve):
+    """Turn the grouped file accesses into items: a glob the guard refuses is narrowed to the literal paths seen."""
+    writable = [(_aare.escape(path), "wrote during its trial") for path in sorted(written)]
+    if coverage is not None:
+        writable += [(pattern, "may write under its profile") for pattern in coverage.writable()]
+    for pattern, paths in files.items():
+        perms = merge_perms(*(value[0] for value in paths.values()))
+        events = [event for value in paths.values() for event in value[1]]
+        examples = [path for path, value in paths.items() for _event in value[1]]
+        literal = _aare.is_literal(pattern)
+        candidate = _Items()
+        made = _file_item(candidate, pattern, perms, events, examples)
+        refused = [entry for entry in made if _judge_file(entry, approve, writable)]
+        if not refused or literal:
+            for entry in made:
+                _merge_into(items, entry)
+            continue
+        # A glob the guard refuses: narrow it to the literal paths seen, and judge those.
+        why = "; ".join(entry.reason for entry in refused)
+        for path, (path_perms, path_events) in paths.items():
+            narrow = _Items()
+            for entry in _file_item(narrow, _aare.escape(path), path_perms, path_events, [path] * len(path_events)):
+                _judge_file(entry, approve, writable)
+                entry.note_text = "generalisation to %s withheld: %s" % (pattern, why)
+                _merge_into(items, entry)
+
+
+def _merge_into(items, entry):
+    found = items.table.get((entry.kind, entry.key))
+    if found is None:
+        items.table[(entry.kind, entry.key)] = entry
+        return
+    if entry.kind == "file":
+        found.perms = merge_perms(found.perms, entry.perms)
+        found.rule = _aa_rules.file_rule(found.key, found.perms)
+    found.count += entry.count
+    for example in entry.examples:
+        if example not in found.examples and len(found.examples) < 5:
+            found.examples.append(example)
+    if entry.reason and not found.reason:
+        found.refuse(entry.category, entry.reason)
+
+
+def _guard_rule(entry, name, approve):
+    reason = None
+    if entry.kind == "capability":
+        reason = _guard.judge_capability(entry.apply[1])
+    elif entry.kind == "network":
+        reason = _guard.judge_network(entry.family, entry.sock_type)
+    elif entry.kind == "mount":
+        reason = _guard.MOUNT_REASON
+    elif entry.kind == "ptrace":
+        reason = _guard.judge_ptrace(entry.peer, name)
+    elif entry.kind == "signal":
+        reason = _guard.judge_signal(entry.access, entry.peer, name)
+    if reason is None:
+        return
+    if _approved(entry, approve):
+        entry.approved = True
+    else:
+        entry.refuse("guard", reason)
+
+
 def apparmor_items(events, name, approve=(), coverage=None):
     """Turn AppArmor events of profile ``name`` (and its children) into items; apply the guard and coverage."""
     approve = set(approve or ())
-    items = {}
-
-    def item(kind, key, rule, apply=None):
-        found = items.get((kind, key))
-        if found is None:
-            found = items[(kind, key)] = Item(kind, key, rule, apply)
-        return found
-
+    items = _Items()
+    files = {}
+    written = set()
     for event in events:
-        profile = event.get("profile") or ""
-        if profile != name and not profile.startswith(name + "//"):
+        if not _own_profile(event, name):
             continue
-        operation = event.get("operation") or ""
-        if operation == "capable" or event.get("capability"):
-            cap = event.get("capability")
-            entry = item("capability", "capability %s" % cap, "capability %s," % cap, ("capability", cap))
+        try:
+            _classify(event, items, files, written, coverage, approve)
+        except (FieldError, _aare.PatternError) as exc:
+            operation = event.get("operation") if isinstance(event.get("operation"), str) else "?"
+            key = "malformed %s record" % (operation if _OPERATION_RE.fullmatch(operation or "") else "?")
+            entry = items.get("malformed", key, "# " + key, None)
             entry.note(event)
-        elif event.get("family") and operation in NETWORK_OPERATIONS:
-            family, sock_type = event.get("family"), event.get("sock_type")
-            raw = sock_type == "raw" or family == "packet"
-            key = "network %s %s" % (family, sock_type) if sock_type else "network %s" % family
-            apply = ("network_raw", family) if raw else ("network", _network_token(event))
-            item("network", key, key + ",", apply).note(event)
-        elif operation == "signal":
-            peer = event.get("peer") or "unconfined"
-            access = "receive" if "receive" in (event.get("requested_mask") or "") else "send"
-            key = "signal %s %s peer=%s" % (access, event.get("signal") or "", peer)
-            rule = "signal (%s) set=(%s) peer=%s," % (access, event.get("signal"), peer) if event.get(
-                "signal") else "signal (%s) peer=%s," % (access, peer)
-            item("signal", key.replace("  ", " "), rule, ("extra_rules", rule)).note(event)
-        elif operation == "ptrace":
-            peer = event.get("peer") or "unconfined"
-            access = event.get("requested_mask") or "trace"
-            rule = "ptrace (%s) peer=%s," % (access, peer)
-            item("ptrace", "ptrace %s peer=%s" % (access, peer), rule, ("extra_rules", rule)).note(event)
-        elif operation in MOUNT_OPERATIONS:
-            target = event.get("name") or ""
-            if operation == "umount":
-                rule = "umount %s," % target
-            elif operation == "pivotroot":
-                rule = "pivot_root %s," % target
-            else:
-                fstype = event.get("fstype")
-                source = event.get("srcname")
-                rule = "mount%s%s -> %s," % (" fstype=%s" % fstype if fstype else "", " %s" % source if source else "",
-                                             target)
-            item("mount", rule[:-1], rule, ("extra_rules", rule)).note(event)
-        elif event.get("name") and operation in FILE_OPERATIONS and event["name"].startswith("/"):
-            path = event["name"]
-            perms = mask_perms(event.get("requested_mask"), event.get("denied_mask"))
-            if not perms:
-                continue
-            if coverage is not None:
-                missing, denial = coverage.file(path, perms)
-                if denial:
-                    entry = item("file", path, "%s %s," % (path, perms), None)
-                    entry.note(event, path)
-                    entry.category = "conflict"
-                    entry.reason = "the spec denies it (%s); remove or narrow that entry by hand if the access is " \
-                        "wanted" % denial
-                    continue
-                if not missing:
-                    continue
-                perms = missing
-            if "x" in perms:
-                glob = generalise_path(path)
-                entry = item("exec", glob, "%s mrix," % glob, ("allow_exec", glob))
-                entry.note(event, path)
-                rest = perms.replace("ix", "")
-                if rest.replace("m", "").replace("r", ""):
-                    glob_entry = item("file", glob, None, ("files", glob))
-                    glob_entry.perms = merge_perms(getattr(glob_entry, "perms", ""), rest)
-                    glob_entry.note(event, path)
-                continue
-            glob = generalise_path(path)
-            entry = item("file", glob, None, ("files", glob))
-            entry.perms = merge_perms(getattr(entry, "perms", ""), perms)
-            entry.note(event, path)
-        else:
-            rule = "# %s %s" % (operation or "unknown", event.get("name") or "")
-            entry = item("other", rule.strip(), rule.strip(), None)
-            entry.note(event)
-            entry.category = "unsupported"
-            entry.reason = "no rule is generated for operation %r; review it by hand" % operation
-
-    out = []
+            if entry.reason is None:
+                entry.refuse("malformed", str(exc))
+            elif str(exc) not in entry.reason and len(entry.reason) < 600:
+                entry.reason += "; " + str(exc)
     for entry in items.values():
-        if entry.kind == "file" and entry.rule is None:
-            entry.rule = "%s %s," % (entry.key, entry.perms)
-        if entry.category != "unsupported":
-            conflict = entry.reason if entry.category == "conflict" else None
-            entry.reason = entry.category = None
-            _guard_apparmor(entry, name)
-            if entry.reason is not None and _approved(entry, approve):
-                entry.approved = True
-                entry.reason = entry.category = None
-            if conflict and entry.reason:
-                entry.reason += "; besides, " + conflict
-            elif conflict:
-                entry.category, entry.reason = "conflict", conflict
-        out.append(entry)
-    return out
-
-
-def _guard_apparmor(entry, name):
-    reason = None
-    if entry.kind == "capability":
-        cap = entry.apply[1]
-        if cap in CAPABILITY_REASONS:
-            reason = "capability %s: %s" % (cap, CAPABILITY_REASONS[cap])
-    elif entry.kind == "network" and entry.apply[0] == "network_raw":
-        reason = "raw or packet sockets: spoofing and sniffing"
-    elif entry.kind == "mount":
-        reason = "mount operations: a container escape primitive"
-    elif entry.kind in ("ptrace", "signal") and entry.rule.rsplit("peer=", 1)[1].rstrip(",") == name:
-        reason = None  # within the container's own profile
-    elif entry.kind == "ptrace":
-        reason = "ptrace of another profile: reads and rewrites other processes"
-    elif entry.kind == "signal" and "(send)" in entry.rule:
-        reason = "signals to processes outside the container's profile"
-    elif entry.kind == "exec":
-        for example in entry.examples or [entry.key]:
-            if _is_shell(example):
-                reason = "exec of %s: %s" % (example, SHELL_REASON)
-                break
-    elif entry.kind == "file":
-        perms = entry.rule.rsplit(" ", 1)[1].rstrip(",")
-        for example in entry.examples or [entry.key]:
-            found = _sensitive(example, perms)
-            if found:
-                reason = "%s %s: %s" % (example, perms, found)
-                break
-        else:
-            found = _sensitive(entry.key, perms)
-            if found:
-                reason = "%s %s: %s" % (entry.key, perms, found)
-    if reason:
-        entry.category = "guard"
-        entry.reason = reason
+        if entry.reason is None:
+            _guard_rule(entry, name, approve)
+    _file_items(items, files, written, coverage, approve)
+    return items.values()
 
 
 def _spec_conflicts(entry, spec):
@@ -601,11 +546,10 @@ def _spec_conflicts(entry, spec):
         return "the profile template denies mount (docker-default protection); no allow rule can admit it"
     if entry.kind == "capability" and entry.apply[1] in spec["capabilities"]["deny"]:
         return "the spec denies capability %s (capabilities.deny)" % entry.apply[1]
-    if entry.kind == "capability" and entry.apply[1] not in _apparmor.CAPABILITIES:
-        return "unknown capability %r" % entry.apply[1]
-    if entry.kind == "network" and entry.apply[0] == "network" and entry.apply[1] not in _apparmor.NET_DOMAINS and \
-            entry.apply[1] not in _apparmor.NET_PROTOCOLS:
-        return "unknown network family %r" % entry.apply[1]
+    if entry.kind == "network" and entry.sock_type == "raw" and entry.apply[0] == "network" and \
+            not spec["network"]["raw"]:
+        return "the profile denies raw sockets of every family (network.raw: false renders 'deny network raw'); " \
+            "set network.raw: true in the seed to admit %s" % entry.key
     return None
 
 
@@ -618,12 +562,10 @@ def _covered_in_spec(entry, spec, coverage):
             return network["packet"] if entry.apply[1] == "packet" else network["raw"]
         return not network["protocols"] or entry.apply[1] in network["protocols"]
     if entry.kind == "signal":
-        peer = entry.rule.rsplit("peer=", 1)[1].rstrip(",")
-        return peer == spec["name"] or ("(receive)" in entry.rule and peer == "unconfined") or \
+        return entry.peer == spec["name"] or (entry.access == "receive" and entry.peer == "unconfined") or \
             entry.rule in spec["extra_rules"]
     if entry.kind == "ptrace":
-        peer = entry.rule.rsplit("peer=", 1)[1].rstrip(",")
-        return peer == spec["name"] or entry.rule in spec["extra_rules"]
+        return entry.peer == spec["name"] or entry.rule in spec["extra_rules"]
     return False
 
 
@@ -658,11 +600,11 @@ def widen_apparmor_spec(spec, events, approve=()):
         elif target == "allow_exec":
             fs["allow_exec"].append(value)
         elif target == "files":
-            perms = entry.rule.rsplit(" ", 1)[1].rstrip(",")
+            perms = entry.perms
             for rule in fs["files"]:
                 if rule["path"] == value and not rule["deny"] and not rule["audit"] and not rule["owner"]:
                     rule["perms"] = merge_perms(rule["perms"], perms)
-                    entry.rule = "%s %s," % (value, rule["perms"])
+                    entry.rule = _aa_rules.file_rule(value, rule["perms"])
                     break
             else:
                 fs["files"].append({"path": value, "perms": perms, "audit": False, "deny": False, "owner": False})
@@ -736,43 +678,80 @@ def widen_apparmor_text(text, events, name=None, approve=()):
 
 # ------------------------------------------------------------------------------------------------------- seccomp
 
+_SYSCALL_RE = re.compile(r"[a-z_][a-z0-9_]{0,63}")
+# AUDIT_ARCH names the collector maps records to (``_events.AUDIT_ARCHES``) and x32.
+SECCOMP_ARCHES = frozenset(
+    ("x86_64", "x86", "x32", "aarch64", "arm", "mips", "mipsel", "mips64", "mipsel64", "mips64n32", "mipsel64n32",
+     "ppc", "ppc64", "ppc64le", "s390", "s390x", "parisc", "parisc64", "riscv64", "loongarch64")
+)
+SYSCALL_NR_MAX = 0x40000000 + 4096  # the x32 bit plus any table size a kernel has
 
-def seccomp_items(events, approve=(), containers=None):
+
+def _load_libseccomp():
+    try:
+        return _libseccomp.load()
+    except _libseccomp.LibseccompError:  # no libseccomp: names are checked when the profile is deployed
+        return None
+
+
+def _syscall_problem(event, lib):
+    """Why a seccomp event cannot be widened from (a malformed or unknown call), or None."""
+    nr, arch, name = event.get("nr"), event.get("arch"), event.get("syscall")
+    if not isinstance(nr, int) or isinstance(nr, bool) or not 0 <= nr < SYSCALL_NR_MAX:
+        return "malformed", "malformed record: syscall number %r is out of range" % (nr,)
+    if arch not in SECCOMP_ARCHES:
+        return "malformed", "malformed record: architecture %r is not one the kernel audits" % (arch,)
+    if not name:
+        return "unsupported", "libseccomp has no name for syscall %s on %s; add it by hand" % (nr, arch)
+    if not isinstance(name, str) or not _SYSCALL_RE.fullmatch(name):
+        return "malformed", "malformed record: %r is not a syscall name" % (name,)
+    if lib is not None:
+        try:
+            known = lib.resolve_name(name, arch)
+        except _libseccomp.LibseccompError:  # an architecture this libseccomp does not know
+            known = None
+        if known is None:
+            return "unsupported", "libseccomp knows no syscall %s on %s; add it by hand" % (name, arch)
+    return None
+
+
+def seccomp_items(events, approve=(), containers=None, lib=None):
     approve = set(approve or ())
     items = {}
     for event in events:
         if containers and event.get("container") not in containers:
             continue
-        name = event.get("syscall")
-        if not name:
-            key = "nr %s/%s" % (event.get("nr"), event.get("arch"))
+        problem = _syscall_problem(event, lib)
+        if problem is not None:
+            category, reason = problem
+            key = "nr %s/%s" % (_aare.escape(str(event.get("nr")))[:24], _aare.escape(str(event.get("arch")))[:24])
             entry = items.setdefault(("unknown", key), Item("syscall", key, key))
-            entry.note(event, event.get("exe"))
-            entry.category = "unsupported"
-            entry.reason = "libseccomp has no name for syscall %s on %s; add it by hand" % (
-                event.get("nr"), event.get("arch"))
+            entry.note(event, event.get("exe") if isinstance(event.get("exe"), str) else None)
+            entry.refuse(category, reason)
             continue
+        name = event["syscall"]
         entry = items.setdefault(("syscall", name), Item("syscall", name, name))
-        entry.note(event, event.get("exe"))
+        entry.note(event, event.get("exe") if isinstance(event.get("exe"), str) else None)
     out = []
     for entry in items.values():
-        if entry.reason is None and entry.key in SECCOMP_GUARD:
-            if entry.key in approve:
+        if entry.reason is None:
+            reason = _guard.judge_syscall(entry.key)
+            if reason and entry.key in approve:
                 entry.approved = True
-            else:
-                entry.category = "guard"
-                entry.reason = "%s: %s" % (entry.key, SECCOMP_REASONS.get(entry.key, SECCOMP_DEFAULT_REASON))
+            elif reason:
+                entry.refuse("guard", reason)
         out.append(entry)
     return out
 
 
-def widen_seccomp(profile, events, approve=(), containers=None):
+def widen_seccomp(profile, events, approve=(), containers=None, lib=None):
     """``(new_profile, added, refused)``: observed syscalls join the profile's unconditional allow-list."""
     try:
         profile = _seccomp.parse_profile(profile, check_names=False)
     except _seccomp.SeccompError as exc:
         raise WidenError("the seccomp profile is not valid: %s" % exc) from exc
-    items = seccomp_items(_event_list(events, "seccomp"), approve, containers)
+    items = seccomp_items(_event_list(events, "seccomp"), approve, containers,
+                          lib if lib is not None else _load_libseccomp())
     wanted = [entry for entry in items if entry.reason is None]
     refused = [entry for entry in items if entry.reason is not None]
     new, names = _seccomp.add_allowed(profile, [entry.key for entry in wanted])
@@ -784,8 +763,18 @@ def widen_seccomp(profile, events, approve=(), containers=None):
 
 
 def _cell(value):
+    """Text for a Markdown table cell: no line breaks, pipes escaped, no backticks that would end a code span."""
     text = "" if value is None else str(value)
-    return text.replace("|", "\\|").replace("\n", " ")
+    text = "".join(" " if ord(char) < 32 or char == "\x7f" else char for char in text)
+    return text.replace("|", "\\|").replace("`", "'")
+
+
+CATEGORY_LABELS = {
+    "guard": "possible attack / needs approval",
+    "conflict": "conflicts with the profile",
+    "malformed": "not a record the kernel writes",
+    "unsupported": "review by hand",
+}
 
 
 def render_report(kind, name, added, refused, events_total=None):
@@ -808,6 +797,13 @@ def render_report(kind, name, added, refused, events_total=None):
     else:
         lines.append("Nothing: the profile already allows everything the events show.")
     lines.append("")
+    narrowed = [entry for entry in added + refused if entry.get("note")]
+    if narrowed:
+        lines.append("Narrowed to the literal paths seen (a glob would have covered more than the guard admits):")
+        lines.append("")
+        for entry in narrowed:
+            lines.append("- `%s`: %s" % (_cell(entry["key"]), _cell(entry["note"])))
+        lines.append("")
     lines.append("## Refused")
     lines.append("")
     if refused:
@@ -817,8 +813,7 @@ def render_report(kind, name, added, refused, events_total=None):
         lines.append("| Rule | Why | Kind | Seen | Commands | Key for approve |")
         lines.append("|---|---|---|---|---|---|")
         for entry in refused:
-            category = {"guard": "possible attack / needs approval", "conflict": "conflicts with the profile",
-                        "unsupported": "review by hand"}.get(entry.get("category"), entry.get("category"))
+            category = CATEGORY_LABELS.get(entry.get("category"), entry.get("category"))
             lines.append("| `%s` | %s | %s | %d | %s | `%s` |" % (
                 _cell(entry["rule"]), _cell(entry.get("reason")), category, entry["count"],
                 _cell(", ".join(entry["comm"])), _cell(entry["key"])))

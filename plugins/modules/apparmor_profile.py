@@ -16,6 +16,9 @@ description:
   - Before anything is installed the profile is compiled with C(apparmor_parser -QK) (no kernel needed). A syntax
     error fails the task with the parser's message and line; the installed file and the loaded policy are left as
     they were.
+  - The compiled text must declare exactly one profile, O(name) (and its child profiles or hats), as
+    C(apparmor_parser -N) lists them; text that declares another profile as well is refused before anything is
+    written, since loading it would replace that profile too (for example Docker's own C(docker-default)).
   - With O(load=true) the profile is loaded or replaced with C(apparmor_parser -r -W). A mode change sets or clears
     the C(complain) flag in the file and reloads it, so containers that already run under the profile switch mode
     without a restart.
@@ -36,8 +39,9 @@ options:
   name:
     description:
       - Name of the profile, as used in C(--security-opt apparmor=<name>).
-      - Letters, digits, C(_), C(.) and C(-), starting with a letter or digit; no C(/), C(..), spaces or shell
-        characters.
+      - Letters, digits, C(_), C(.) and C(-), starting with a letter or digit; no C(/), C(..), spaces, line breaks
+        or shell characters.
+      - The names of the host's own profiles (C(docker-default), C(unconfined), C(runc), C(crun), ...) are refused.
       - May be left out when O(spec) names the profile (bane files give C(docker-<Name>), as bane does).
       - With O(content) or O(src) the text must declare a top-level profile of this name.
     type: str
@@ -64,7 +68,10 @@ options:
         description: Profile name; must equal O(name) when both are given.
         type: str
       filesystem:
-        description: File rules.
+        description:
+          - File rules. Paths are AppArmor patterns (C(*), C(**), C(?), C([...]), C({a,b}), C(@{PROC})); a character
+            a pattern cannot hold literally is written as a backslash escape (C(\\*)) or an octal byte (C(\\040)
+            for a space).
         type: dict
         suboptions:
           read_only_paths:
@@ -149,7 +156,10 @@ options:
             type: list
             elements: str
       extra_rules:
-        description: Raw rule lines (signal, ptrace, unix, ...) added verbatim; each ends with C(,).
+        description:
+          - Raw rule lines (signal, ptrace, unix, ...) added verbatim; each ends with C(,).
+          - A line stays inside the profile (it may not close a block it did not open) and may include only
+            abstractions from the policy directory (C(#include <abstractions/...>)), never an absolute host path.
         type: list
         elements: str
   path:
@@ -369,9 +379,12 @@ class Runner:
         parser = self.parser()
         profiles = parser.compile_check(desired, display=path)
         self.result["profiles"] = profiles
-        if name not in profiles:
+        others = [found for found in profiles if found != name and not found.startswith(name + "//")]
+        if name not in profiles or others:
             raise ProfileError(
-                "the profile text declares %s, not a profile named %s" % (", ".join(profiles) or "no profile", name)
+                "the profile text must declare exactly one profile, %s (and its children), but declares %s: loading "
+                "it would %s" % (name, ", ".join(profiles) or "none",
+                                 "replace %s as well" % ", ".join(others) if others else "not load %s" % name)
             )
 
         file_changed = desired != current_text

@@ -27,6 +27,13 @@ description:
     for the next call, so nothing is counted twice.
   - RV(lost) reports when the kernel, auditd, journald or the syslog daemon dropped records (rate limits,
     "callbacks suppressed", a full backlog, an overrun ring buffer); a trial that lost records is incomplete.
+  - "Only the kernel's own records are events. A line is one only when the line itself is the record: auditd's
+    C(type=AVC) or C(type=SECCOMP) at the start of the line (after an optional C(node=)), the kernel's
+    C(audit: type=1400) or C(audit: type=1326) message in a kernel log line, journal entries of the kernel or audit
+    transport with a kernel record type and facility. Text inside a user-space message (C(USER_AVC),
+    C(UNKNOWN[...]), C(msg='...'), a process's own journal or syslog lines) is never an event; such look-alikes are
+    counted in RV(suspicious). A process with C(CAP_AUDIT_WRITE) can send user-space audit messages that name any
+    profile."
 extends_documentation_fragment:
   - confine.docker.attributes.READ_ONLY
 options:
@@ -205,11 +212,26 @@ lost:
       occurrences: 1
       records: 14
       message: "kauditd_printk_skb: 14 callbacks suppressed"
+suspicious:
+  description:
+    - Lines that look like AppArmor or seccomp records but are not the kernel's (user-space audit messages, journal
+      entries of other transports, text inside another record), by kind, with a count, up to three samples and the
+      profiles they name. They are never events; a trial that shows some naming its container's profile was
+      probably forged from inside the container.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - kind: type=USER_AVC
+      count: 2
+      samples: ["type=USER_AVC msg=audit(1700000013.500:403): pid=600 uid=0 ... msg='apparmor=\"ALLOWED\" ...'"]
+      profiles: [confine-web]
 stats:
-  description: Records parsed, duplicates dropped, events filtered out, parser used for AppArmor records.
+  description: Records parsed, duplicates dropped, events filtered out, parser used for AppArmor records, lines
+    counted as suspicious.
   returned: always
   type: dict
-  sample: {records: 12, duplicates: 0, filtered: 3, libapparmor: 9, python: 0}
+  sample: {records: 12, duplicates: 0, filtered: 3, libapparmor: 9, python: 0, suspicious: 0}
 """
 
 import json

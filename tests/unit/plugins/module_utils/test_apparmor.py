@@ -35,12 +35,57 @@ def test_good_names(name):
 
 @pytest.mark.parametrize(
     "name",
-    ["", "../etc/passwd", "a/b", "a b", "x;reboot", "$(id)", ".hidden", "-x", "a..b", "a" * 201, None, 5],
+    ["", "../etc/passwd", "a/b", "a b", "x;reboot", "$(id)", ".hidden", "-x", "a..b", "a" * 201, None, 5, "web\n",
+     "web\n}", "docker-default", "unconfined", "runc", "crun"],
 )
 def test_bad_names_are_refused(name):
     with pytest.raises(aa.SpecError) as err:
         aa.validate_name(name)
     assert err.value.path == "name"
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("/tmp/a b", "whitespace"),
+        ("/tmp/a\\qb", "escapes nothing"),
+        ("/tmp/a\\", "escapes nothing"),
+        ("/tmp/{a", "unbalanced braces"),
+        ("/tmp/a,b", "outside a {a,b}"),
+        ("/tmp/[ab", "not a valid pattern"),
+        ("tmp/x", "absolute"),
+    ],
+)
+def test_bad_rule_paths_are_refused(path, message):
+    with pytest.raises(aa.SpecError, match=message):
+        aa.validate_rule_path(path, "filesystem.files[0].path")
+
+
+@pytest.mark.parametrize("path", ["/tmp/a\\040b", "/tmp/a\\*b", "/tmp/a\\,b", "/tmp/\\303\\251", "@{PROC}/@{pid}/x"])
+def test_escaped_rule_paths_are_accepted(path):
+    assert aa.validate_rule_path(path, "x") == path
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ("} profile docker-default flags=(complain) {", "closes a block"),
+        ("/x r, } profile other { /** rwx,", "closes a block"),
+        ('#include "/etc/shadow"', "never a path on the host"),
+        ("#include </etc/shadow>", "never a path on the host"),
+        ("include if exists /var/lib/x", "never a path on the host"),
+        ("#include <abstractions/../../etc/x>", "'..'"),
+        ("{ /x r,", "unbalanced braces"),
+    ],
+)
+def test_extra_rules_stay_inside_the_profile(rule, message):
+    with pytest.raises(aa.SpecError, match=message):
+        aa.normalize_spec({"name": "p", "extra_rules": [rule]})
+
+
+def test_extra_rules_may_include_abstractions():
+    spec = aa.normalize_spec({"name": "p", "extra_rules": ["#include <abstractions/nameservice>", "# a comment"]})
+    assert spec["extra_rules"] == ["#include <abstractions/nameservice>", "# a comment"]
 
 
 # ------------------------------------------------------------------------------------------------------------- specs

@@ -313,8 +313,11 @@ SECCOMP_MSG = (
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        (b"6,1234,5678,-;audit: hello\n SUBSYSTEM=x\n", (1234, "audit: hello")),
-        (b"4,7,1,c;msg;with;semicolons\n", (7, "msg;with;semicolons")),
+        (b"6,1234,5678,-;audit: hello\n SUBSYSTEM=x\n", (1234, "audit: hello", True)),
+        (b"4,7,1,c;msg;with;semicolons\n", (7, "msg;with;semicolons", True)),
+        # Facility 1 (user): what a write to /dev/kmsg from user space gets, whatever prefix it asked for.
+        (b"12,8,1,-;audit: type=1400 audit(1.1:1): apparmor=\"ALLOWED\"\n",
+         (8, 'audit: type=1400 audit(1.1:1): apparmor="ALLOWED"', False)),
         (b"garbage", None),
         (b"6,x,1,-;m\n", None),
     ],

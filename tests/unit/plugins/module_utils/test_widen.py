@@ -70,7 +70,7 @@ def keys(items):
         ("/var/cache/app/a1b2c3d4e5f6", "/var/cache/app/*"),
         ("/usr/lib/python3.11/json/__init__.py", "/usr/lib/python3.11/json/__init__.py"),
         ("/var/lib/app/records.db", "/var/lib/app/records.db"),
-        ("/var/lib/app/my data,v1.json", "/var/lib/app/my?data?v1.json"),
+        ("/var/lib/app/my data,v1.json", "/var/lib/app/my\\040data\\,v1.json"),
         ("/etc/nginx/nginx.conf", "/etc/nginx/nginx.conf"),
     ],
 )
@@ -94,7 +94,8 @@ def test_generalise_path(path, expected):
         ("/proc/[0-9]*/mem", "/proc/12/mem", True),
         ("/proc/[^s]*", "/proc/sys", False),
         ("@{PROC}/@{pid}/status", "/proc/3101/status", True),
-        ("@{HOME}/x", "/root/x", False),
+        ("@{HOME}/x", "/root/x", True),
+        ("@{UNKNOWN}/x", "/root/x", False),
         ("/tmp/?", "/tmp/ab", False),
     ],
 )
@@ -130,7 +131,7 @@ def test_spec_widening_adds_workload_and_refuses_attacks(events):
     assert spec["filesystem"]["allow_exec"] == []
     refused = {item["key"]: item for item in result["refused"]}
     assert set(refused) == {"capability sys_admin", "network inet raw", "/usr/bin/dash", "/etc/shadow",
-                            "mount fstype=tmpfs tmpfs -> /mnt/", "@{PROC}/sys/kernel/core_pattern"}
+                            "mount fstype=tmpfs options=(rw) tmpfs -> /mnt/", "@{PROC}/sys/kernel/core_pattern"}
     assert all(item["category"] == "guard" for item in refused.values())
     assert "password hashes" in refused["/etc/shadow"]["reason"]
     assert "read_only_paths entry /etc/**" in refused["/etc/shadow"]["reason"]
@@ -151,16 +152,16 @@ def test_spec_widening_twice_changes_nothing(events):
 
 
 def test_approve_admits_guarded_items_but_not_template_denials(events):
-    approve = ["capability sys_admin", "network inet raw", "/usr/bin/dash", "mount fstype=tmpfs tmpfs -> /mnt/",
-               "/etc/shadow w,"]
+    approve = ["capability sys_admin", "network inet raw", "/usr/bin/dash",
+               "mount fstype=tmpfs options=(rw) tmpfs -> /mnt/", "/etc/shadow w,"]
     result = _widen.widen("apparmor", SPEC, events, approve=approve)
     spec = result["profile"]
     assert spec["capabilities"]["allow"] == ["net_bind_service", "sys_admin"]
     assert spec["network"]["raw"] is True
     assert spec["filesystem"]["allow_exec"] == ["/usr/bin/dash"]
     refused = {item["key"]: item for item in result["refused"]}
-    assert refused["mount fstype=tmpfs tmpfs -> /mnt/"]["category"] == "conflict"
-    assert "denies mount" in refused["mount fstype=tmpfs tmpfs -> /mnt/"]["reason"]
+    assert refused["mount fstype=tmpfs options=(rw) tmpfs -> /mnt/"]["category"] == "conflict"
+    assert "denies mount" in refused["mount fstype=tmpfs options=(rw) tmpfs -> /mnt/"]["reason"]
     assert refused["/etc/shadow"]["category"] == "conflict"
     assert refused["@{PROC}/sys/kernel/core_pattern"]["category"] == "guard"
     assert {item["key"] for item in result["added"] if item.get("approved")} == {

@@ -172,6 +172,25 @@ def test_content_declaring_another_profile_is_refused(kernel, tmp_path):
     assert not any(call[0] == "-r" for call in kernel.calls)
 
 
+def test_text_declaring_a_second_profile_is_refused_before_anything_is_written(kernel, tmp_path, monkeypatch):
+    path = tmp_path / NAME
+    path.write_text(PROFILE)
+    kernel.loaded[NAME] = "enforce"
+    real = kernel.run_command
+
+    def run_command(argv, **kwargs):
+        if argv[1] == "-N":
+            return 0, "docker-default\n%s\n%s//child\n" % (NAME, NAME), ""
+        return real(argv, **kwargs)
+
+    monkeypatch.setattr(kernel, "run_command", run_command)
+    second = PROFILE + "profile docker-default flags=(complain) {\n  /** rwlkmix,\n}\n"
+    result = run({"name": NAME, "path": str(path), "content": second})
+    assert result["failed"] and "exactly one profile" in result["msg"] and "docker-default" in result["msg"]
+    assert path.read_text() == PROFILE
+    assert not any(call[0] == "-r" for call in kernel.calls)
+
+
 def test_src_or_spec_without_action_plugin_is_refused(kernel, tmp_path):
     result = run({"name": NAME, "spec": {"name": NAME}, "path": str(tmp_path / NAME)})
     assert result["failed"] and "action plugin" in result["msg"]

@@ -107,3 +107,17 @@ def test_bad_src_json(tmp_path):
     src.write_text("{broken")
     result = run({"kind": "apparmor", "src": str(src), "events": []})
     assert result["failed"] and "not valid JSON" in result["msg"]
+
+
+def test_odd_seccomp_records_are_refused_not_a_traceback(tmp_path):
+    dest = tmp_path / "seccomp.json"
+    events = {"seccomp": [
+        {"syscall": "unknown-syscall(99999)", "nr": 99999, "arch": "x86_64", "container": "web", "count": 1},
+        {"syscall": None, "nr": -1, "arch": "x86_64", "container": "web", "count": 1},
+        {"syscall": "getpid", "nr": 39, "arch": "x86_64", "container": "web", "count": 2},
+    ]}
+    result = run({"kind": "seccomp", "profile": LOG_PROFILE, "events": events, "dest": str(dest)})
+    assert not result["failed"], result
+    assert [item["key"] for item in result["added"]] == ["getpid"]
+    assert sorted(item["category"] for item in result["refused"]) == ["malformed", "malformed"]
+    assert "getpid" in json.loads(dest.read_text())["syscalls"][0]["names"]
