@@ -39,10 +39,11 @@ profile {{ name }} flags=(attach_disconnected,mediate_deleted) {
   network,
 {% endif %}
 {% if not spec.network.raw %}
-  deny network raw,
+  audit deny network inet raw,
+  audit deny network inet6 raw,
 {% endif %}
 {% if not spec.network.packet %}
-  deny network packet,
+  audit deny network packet,
 {% endif %}
 
   # Capabilities (only those listed are granted)

@@ -69,3 +69,22 @@ def validate_entries(containers, prefix="confine-"):
     if problems:
         raise EntryError("; ".join(problems))
     return names
+
+
+def _cap_names(values):
+    return [str(value).upper().removeprefix("CAP_") for value in values or ()]
+
+
+def cap_drop(entry):
+    """The capabilities the runbook drops from an entry's container: the entry's own ``run.cap_drop``, plus
+    ``AUDIT_WRITE`` unless the entry keeps it (``run.capabilities``) or already drops it or ``ALL``.
+
+    With CAP_AUDIT_WRITE a process in the container can send user-space audit messages, whose text can look like
+    any AppArmor record (docs/collect-widen.md, "Threat model").
+    """
+    run = (entry or {}).get("run") or {}
+    own = list(run.get("cap_drop") or [])
+    added, dropped = _cap_names(run.get("capabilities")), _cap_names(own)
+    if "AUDIT_WRITE" in added or "AUDIT_WRITE" in dropped or "ALL" in dropped:
+        return own
+    return [*own, "AUDIT_WRITE"]

@@ -242,19 +242,25 @@ LOST_NEEDLES = (
 )
 NEEDLES = RECORD_NEEDLES + LOST_NEEDLES
 
-# A record is the kernel's only where the line is one: auditd's log line (``type=AVC msg=audit(...)``, after an
-# optional ``node=``), or the kernel's own message in a kernel log line (``audit: type=1400 audit(...)``, after the
-# syslog prefix of the ``kernel`` tag and the printk time stamp, or at the start of a dmesg/journal message). The
-# text of a user-space message (``type=USER_AVC ... msg='...'``, ``type=UNKNOWN[1199] ...``, a process's log line)
-# never starts a line with these, whatever it holds.
-_SYSLOG_PREFIX = (r"(?:(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?"
-                  r"(?:Z|[+-]\d\d:?\d\d)?) \S+ kernel: )")
-_HEAD_RE = re.compile(
-    r"(?:node=\S+ )?type=(?P<name>[A-Z][A-Z0-9_]*|UNKNOWN\[\d+\]|\d+) msg=audit\("
-    r"(?P<s1>\d+)\.(?P<m1>\d+):(?P<n1>\d+)\):\s?"
-    r"|%s?(?:\[[^\]\n]*\]\s+)?audit: type=(?P<num>\d+) audit\((?P<s2>\d+)\.(?P<m2>\d+):(?P<n2>\d+)\):\s?"
-    % _SYSLOG_PREFIX
-)
+# A record is the kernel's only where the line is one, in the form of the log it is read from:
+# - "audit": auditd's log line, ``type=AVC msg=audit(...)`` at the start (after an optional ``node=``);
+# - "syslog": a kern.log/syslog line of the ``kernel`` tag whose message is ``audit: type=1400 audit(...)`` (after
+#   the printk time stamp);
+# - "kmsg": the kernel's message itself, as /dev/kmsg, journald's kernel transport and dmesg print it.
+# The text of a user-space message (``type=USER_AVC ... msg='...'``, ``type=UNKNOWN[1199] ...``, a process's log
+# line) never starts a line of these logs with these, whatever it holds; a line break inside one is escaped by
+# auditd (a space), rsyslog (#012) and /dev/kmsg (\x0a), and the forms are not mixed: a continuation line in a
+# syslog file is not read as auditd's.
+_SYSLOG_PREFIX = (r"(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?"
+                  r"(?:Z|[+-]\d\d:?\d\d)?) \S+ kernel: ")
+_STAMP = r"(?P<sec>\d+)\.(?P<ms>\d+):(?P<serial>\d+)\):\s?"
+_KERNEL_MESSAGE = r"(?:\[[^\]\n]*\]\s+)?audit: type=(?P<type>\d+) audit\(" + _STAMP
+LINE_FORMS = {
+    "audit": re.compile(r"(?:node=\S+ )?type=(?P<type>[A-Z][A-Z0-9_]*|UNKNOWN\[\d+\]|\d+) msg=audit\(" + _STAMP),
+    "syslog": re.compile(_SYSLOG_PREFIX + _KERNEL_MESSAGE),
+    "kmsg": re.compile(_KERNEL_MESSAGE),
+}
+ALL_FORMS = ("audit", "syslog", "kmsg")
 # Anywhere in a line: what makes a line look like a record (to count the ones that are not the kernel's).
 _HEAD_ANYWHERE_RE = re.compile(r"type=([A-Z][A-Z_]*|\d+)\s+(?:msg=)?audit\((\d+)\.(\d+):(\d+)\):\s?")
 _MARKER_RE = re.compile(r"apparmor=|type=(?:SECCOMP|1326)\b")
@@ -321,19 +327,17 @@ def _int(value, base=10):
         return None
 
 
-def split_record(line):
-    """The kernel's audit record that ``line`` is (auditd's line, or a kernel log line: syslog prefix, dmesg time
-    stamp, ``node=``): ``(type, seconds, milliseconds, serial, body)``, or None for any other line. Enriched fields
-    (after ``\\x1d``) stay in body.
+def split_record(line, forms=ALL_FORMS):
+    """The kernel's audit record that ``line`` is, in one of ``forms`` (see :data:`LINE_FORMS`):
+    ``(type, seconds, milliseconds, serial, body)``, or None for any other line. Enriched fields (after ``\\x1d``)
+    stay in body.
     """
-    match = _HEAD_RE.match(line)
-    if match is None:
-        return None
-    if match.group("name") is not None:
-        rtype, sec, ms, serial = match.group("name", "s1", "m1", "n1")
-    else:
-        rtype, sec, ms, serial = match.group("num", "s2", "m2", "n2")
-    return rtype, int(sec), int(ms), int(serial), line[match.end() :].rstrip("\r\n")
+    for form in forms:
+        match = LINE_FORMS[form].match(line)
+        if match is not None:
+            rtype, sec, ms, serial = match.group("type", "sec", "ms", "serial")
+            return rtype, int(sec), int(ms), int(serial), line[match.end() :].rstrip("\r\n")
+    return None
 
 
 def kernel_audit_type(number):
@@ -657,10 +661,13 @@ class Collector:
 
     ``profiles``/``containers`` filter the events kept (a container filter drops what cannot be attributed).
     ``libapparmor`` is a :class:`LibAppArmorParser` (or None for the pure-Python parser only); ``resolver`` a
-    :class:`SyscallResolver`.
+    :class:`SyscallResolver`. ``forms`` are the line forms records are accepted in (:data:`LINE_FORMS`); the
+    sources set the one of the log they read.
     """
 
-    def __init__(self, resolver=None, libapparmor=None, attribution=None, profiles=None, containers=None):
+    def __init__(self, resolver=None, libapparmor=None, attribution=None, profiles=None, containers=None,
+                 forms=ALL_FORMS):
+        self.forms = tuple(forms)
         self.resolver = resolver
         self.libapparmor = libapparmor
         self.attribution = attribution or Attribution(proc=None)
@@ -687,8 +694,8 @@ class Collector:
                 return
         self._feed_text(line)
 
-    def _feed_text(self, line, suspect_source=None):
-        record = split_record(line)
+    def _feed_text(self, line, suspect_source=None, forms=None):
+        record = split_record(line, self.forms if forms is None else forms)
         if record is not None and record_kind(record[0], record[4]):
             self.feed_record(*record)
             return
@@ -722,7 +729,7 @@ class Collector:
                 return
             self.suspect(message, "journal audit type %s" % entry.get("_AUDIT_TYPE"))
         elif transport == "kernel" and str(entry.get("SYSLOG_FACILITY", "0")) == "0":
-            self._feed_text(message, "journal kernel message")
+            self._feed_text(message, "journal kernel message", ("kmsg",))
         elif transport == "driver":
             notice = lost_notice(message)
             if notice is not None:
@@ -738,10 +745,10 @@ class Collector:
             return
         head = _HEAD_ANYWHERE_RE.search(line)
         kind = source or ("type=%s" % head.group(1) if head else "untyped line")
-        match = _SUSPECT_PROFILE_RE.search(line)
-        profile = match.group(1) if match else None
-        container = self.attribution.for_profile(profile) if profile else None
-        if (self.profiles is not None or self.containers is not None) and not self._keep(profile, container):
+        # The labels it names: the sender's (subj=) and any profile= in its text.
+        labels = list(dict.fromkeys(_SUSPECT_PROFILE_RE.findall(line)))[:8]
+        filtered = self.profiles is not None or self.containers is not None
+        if filtered and not any(self._keep(label, self.attribution.for_profile(label)) for label in labels):
             self.stats["filtered"] += 1
             return
         entry = self._suspicious.get(kind)
@@ -752,8 +759,9 @@ class Collector:
         sample = "".join(char if char.isprintable() else "?" for char in line.strip())[:SAMPLE_CHARS]
         if len(entry["samples"]) < SUSPICIOUS_SAMPLES and sample not in entry["samples"]:
             entry["samples"].append(sample)
-        if profile and profile not in entry["profiles"] and len(entry["profiles"]) < 8:
-            entry["profiles"].append(profile)
+        for label in labels:
+            if label not in entry["profiles"] and len(entry["profiles"]) < 8:
+                entry["profiles"].append(label)
 
     def feed_record(self, rtype, sec, ms, serial, body):
         """Feed one record (the parts :func:`split_record` returns)."""

@@ -42,6 +42,9 @@ from ansible_collections.confine.docker.plugins.module_utils._events import (
 )
 
 SOURCES = ("auto", "audit", "journal", "kern", "dmesg", "file")
+# The line forms (``_events.LINE_FORMS``) each source's records come in; ``file`` takes every form.
+SOURCE_FORMS = {"audit": ("audit",), "kern": ("syslog",), "dmesg": ("kmsg",), "journal": ("kmsg",),
+                "file": ("audit", "syslog", "kmsg")}
 CURSOR_VERSION = 1
 AUDIT_LOG = "/var/log/audit/audit.log"
 KERN_LOGS = ("/var/log/kern.log", "/var/log/syslog", "/var/log/messages")
@@ -439,6 +442,7 @@ def default_paths(source, exists=os.path.exists):
 def collect(source, collector, paths=None, since=None, run=_subprocess_run, kmsg=KMSG, audit_status=None):
     """Read ``source`` into ``collector``; return ``(cursor, stats)``. ``source`` must not be ``auto`` here."""
     since = check_cursor(since, source)
+    collector.forms = SOURCE_FORMS.get(source, collector.forms)
     if source in ("audit", "kern"):
         needles = AUDIT_NEEDLES if source == "audit" else NEEDLES
         cursor, stats = read_files(paths or default_paths(source), collector, since, rotations=True, source=source,

@@ -107,7 +107,7 @@ def glob_matches(glob, path):
 _RANDOM_RE = re.compile(r"^(?=.*\d)(?=.*[A-Za-z])[A-Za-z0-9_]{6,}$")
 _NAME_RUN_RE = re.compile(r"^[A-Za-z0-9_]{6,}$")
 _SUFFIX_RE = re.compile(r"^(.*[-_.])([A-Za-z0-9_]{6,})$")  # name-<random>, .tmp-<random>
-_NUMBERED_RE = re.compile(r"^(.*[-_.])(\d+)((?:\.[A-Za-z][A-Za-z0-9]*)*)$")
+_NUMBERED_RE = re.compile(r"^(.*[-_.])?(\d+)((?:\.[A-Za-z][A-Za-z0-9]*)*)$")
 
 
 def _generalise_component(component, last):
@@ -120,7 +120,7 @@ def _generalise_component(component, last):
             return esc(prefix) + "*"
     match = _NUMBERED_RE.match(component) if last else None
     if match:
-        return esc(match.group(1)) + "[0-9]*" + esc(match.group(3))
+        return esc(match.group(1) or "") + "[0-9]*" + esc(match.group(3))
     match = _SUFFIX_RE.match(component)
     if match and (_RANDOM_RE.match(match.group(2)) or "tmp" in match.group(1).lower()):
         return esc(match.group(1)) + "*"
@@ -460,21 +460,23 @@ def _file_items(items, files, written, coverage, approve):
         events = [event for value in paths.values() for event in value[1]]
         examples = [path for path, value in paths.items() for _event in value[1]]
         literal = _aare.is_literal(pattern)
-        candidate = _Items()
-        made = _file_item(candidate, pattern, perms, events, examples)
-        refused = [entry for entry in made if _judge_file(entry, approve, writable)]
-        if not refused or literal:
-            for entry in made:
+        for entry in _file_item(_Items(), pattern, perms, events, examples):
+            if not _judge_file(entry, approve, writable) or literal:
                 _merge_into(items, entry)
-            continue
-        # A glob the guard refuses: narrow it to the literal paths seen, and judge those.
-        why = "; ".join(entry.reason for entry in refused)
-        for path, (path_perms, path_events) in paths.items():
-            narrow = _Items()
-            for entry in _file_item(narrow, _aare.escape(path), path_perms, path_events, [path] * len(path_events)):
-                _judge_file(entry, approve, writable)
-                entry.note_text = "generalisation to %s withheld: %s" % (pattern, why)
-                _merge_into(items, entry)
+                continue
+            # A glob the guard refuses: narrow it to the literal paths seen, and judge those.
+            for path, (path_perms, path_events) in paths.items():
+                kept = "mrix" if entry.kind == "exec" else merge_perms(path_perms.replace("ix", ""))
+                if entry.kind == "exec" and "x" not in path_perms:
+                    continue
+                if entry.kind == "file" and not kept.replace("m", "").replace("r", "") and "x" in path_perms:
+                    continue
+                for narrow in _file_item(_Items(), _aare.escape(path), kept, path_events, [path] * len(path_events)):
+                    if narrow.kind != entry.kind:
+                        continue
+                    _judge_file(narrow, approve, writable)
+                    narrow.note_text = "generalisation to %s withheld: %s" % (pattern, entry.reason)
+                    _merge_into(items, narrow)
 
 
 def _merge_into(items, entry):
@@ -546,10 +548,6 @@ def _spec_conflicts(entry, spec):
         return "the profile template denies mount (docker-default protection); no allow rule can admit it"
     if entry.kind == "capability" and entry.apply[1] in spec["capabilities"]["deny"]:
         return "the spec denies capability %s (capabilities.deny)" % entry.apply[1]
-    if entry.kind == "network" and entry.sock_type == "raw" and entry.apply[0] == "network" and \
-            not spec["network"]["raw"]:
-        return "the profile denies raw sockets of every family (network.raw: false renders 'deny network raw'); " \
-            "set network.raw: true in the seed to admit %s" % entry.key
     return None
 
 
@@ -797,7 +795,7 @@ def render_report(kind, name, added, refused, events_total=None):
     else:
         lines.append("Nothing: the profile already allows everything the events show.")
     lines.append("")
-    narrowed = [entry for entry in added + refused if entry.get("note")]
+    narrowed = list({entry["key"]: entry for entry in added + refused if entry.get("note")}.values())
     if narrowed:
         lines.append("Narrowed to the literal paths seen (a glob would have covered more than the guard admits):")
         lines.append("")

@@ -125,3 +125,33 @@ def test_loading_on_a_kernel_without_apparmor_fails_clearly(tmp_path):
         assert "AppArmor is not available on this host" in result["msg"], result
         assert "load=false" in result["msg"]
         assert not os.path.exists(path)
+
+
+def test_a_file_declaring_a_second_profile_is_refused_by_the_real_parser(tmp_path):
+    path = str(tmp_path / "aa-it-one")
+    text = ("profile aa-it-one {\n  /tmp/** rw,\n}\n"
+            "profile docker-default flags=(complain) {\n  /** rwlkmix,\n}\n")
+    result = run_module(MODULE, {"name": "aa-it-one", "content": text, "path": path, "load": False})
+    assert result["failed"] is True
+    assert "exactly one profile" in result["msg"] and "docker-default" in result["msg"]
+    assert not os.path.exists(path)
+    # A child profile is the profile's own business.
+    child = "profile aa-it-one {\n  /tmp/** rw,\n  profile helper {\n    /tmp/** r,\n  }\n}\n"
+    result = run_module(MODULE, {"name": "aa-it-one", "content": child, "path": path, "load": False})
+    assert result["changed"] is True and result["profiles"] == ["aa-it-one", "aa-it-one//helper"], result
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"extra_rules": ["} profile docker-default flags=(complain) {"]}, "closes a block"),
+        ({"extra_rules": ['#include "/etc/shadow"']}, "never a path on the host"),
+        ({"name": "docker-default"}, "reserved"),
+    ],
+)
+def test_spec_injections_are_refused_before_anything_is_written(tmp_path, spec, message):
+    path = str(tmp_path / "aa-it-inject")
+    args = {"spec": dict({"name": "aa-it-inject"}, **spec), "path": path, "load": False}
+    result = run_module(MODULE, args)
+    assert result["failed"] is True and message in result["msg"], result
+    assert not os.path.exists(path)

@@ -73,7 +73,8 @@ def test_forged_and_genuine_together_count_only_the_genuine():
     assert sum(event["count"] for event in result["apparmor"]) == sum(
         1 for case in RECORDS["genuine"] if case["kind"] == "apparmor")
     assert result["stats"]["suspicious"] == len(RECORDS["forged"])
-    assert {profile for entry in result["suspicious"] for profile in entry["profiles"]} == {"confine-web"}
+    assert {profile for entry in result["suspicious"] for profile in entry["profiles"]} == {
+        "confine-web", "docker-default"}
 
 
 @pytest.mark.parametrize("case", EVENTS["cases"], ids=lambda case: case["name"])
@@ -134,3 +135,20 @@ def test_odd_seccomp_records_are_refused_with_a_reason(case):
     assert entry["reason"]
     assert result["profile"]["syscalls"] == [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]
     assert "Refused: 1" in result["report"]
+
+
+@pytest.mark.parametrize("case", RECORDS["wrong_form"], ids=lambda case: case["name"])
+def test_each_source_accepts_only_its_own_line_form(case, tmp_path):
+    from ansible_collections.confine.docker.plugins.module_utils import _sources
+
+    log = tmp_path / "log"
+    log.write_text(case["line"] + "\n")
+    collector = Collector()
+    _sources.collect(case["source"], collector, paths=[str(log)])
+    result = collector.result()
+    assert result["apparmor"] == [] and result["stats"]["records"] == 0
+    assert result["stats"]["suspicious"] == 1
+    # The same line is a record for the file source, which takes every form.
+    collector = Collector()
+    _sources.collect("file", collector, paths=[str(log)])
+    assert len(collector.result()["apparmor"]) == 1

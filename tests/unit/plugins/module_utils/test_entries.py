@@ -47,3 +47,21 @@ def test_every_problem_is_reported_at_once():
     with pytest.raises(EntryError) as raised:
         validate_entries([{"name": "../a"}, {"name": "b/c"}])
     assert "confine_containers[0]" in str(raised.value) and "confine_containers[1]" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("run", "expected"),
+    [
+        ({}, ["AUDIT_WRITE"]),
+        ({"cap_drop": ["NET_RAW"]}, ["NET_RAW", "AUDIT_WRITE"]),
+        ({"capabilities": ["AUDIT_WRITE"]}, []),
+        ({"capabilities": ["cap_audit_write"]}, []),
+        ({"cap_drop": ["ALL"]}, ["ALL"]),
+        ({"cap_drop": ["CAP_AUDIT_WRITE"]}, ["CAP_AUDIT_WRITE"]),
+        (None, ["AUDIT_WRITE"]),
+    ],
+)
+def test_cap_drop_adds_audit_write_unless_kept(run, expected):
+    from ansible_collections.confine.docker.plugins.module_utils._entries import cap_drop
+
+    assert cap_drop({"name": "web", "run": run}) == expected

@@ -72,6 +72,8 @@ def keys(items):
         ("/var/lib/app/records.db", "/var/lib/app/records.db"),
         ("/var/lib/app/my data,v1.json", "/var/lib/app/my\\040data\\,v1.json"),
         ("/etc/nginx/nginx.conf", "/etc/nginx/nginx.conf"),
+        ("/var/lib/app/records/906978.json", "/var/lib/app/records/[0-9]*.json"),
+        ("/var/lib/app/2023.log", "/var/lib/app/[0-9]*.log"),
     ],
 )
 def test_generalise_path(path, expected):
@@ -350,3 +352,18 @@ def test_report_lists_added_and_refused_with_reasons(events):
     pipes = _widen.render_report("seccomp", "p", [], [{"rule": "a|b", "reason": "x", "category": "guard",
                                                       "count": 1, "comm": [], "key": "a|b"}])
     assert "a\\|b" in pipes
+
+
+def test_narrowing_withholds_only_the_refused_rule():
+    """A write glob in /tmp is fine; exec from /tmp is not: only the exec is narrowed (and refused)."""
+    spec = {"name": "confine-web"}
+    evts = []
+    for name in ("bmz933qj", "qrt118kp"):
+        evts.append(event(operation="open", name="/tmp/" + name, requested_mask="wc", denied_mask="wc"))
+        evts.append(event(operation="exec", name="/tmp/" + name, requested_mask="x", denied_mask="x"))
+    result = _widen.widen("apparmor", spec, evts)
+    assert [(item["type"], item["key"]) for item in result["added"]] == [("file", "/tmp/*")]
+    refused = {(item["type"], item["key"]): item for item in result["refused"]}
+    assert set(refused) == {("exec", "/tmp/bmz933qj"), ("exec", "/tmp/qrt118kp")}
+    assert all("generalisation to /tmp/* withheld" in item["note"] for item in refused.values())
+    assert result["report"].count("generalisation to /tmp/* withheld") == 2
