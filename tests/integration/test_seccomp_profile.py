@@ -6,6 +6,7 @@
 - Enforce without mkdir/mkdirat: ``mkdir`` in a container fails with "Operation not permitted" and the rest of the
   workload runs; the container's init shows ``Seccomp: 2``.
 - The log-mode trial of the same profile: the workload succeeds and ``type=1326`` records name the call.
+- ``base: docker_default`` follows the host's engine (asked by the module) unless ``engine:`` pins one.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def run_workload(docker_cli, profile, tag):
         docker(docker_cli, "rm", "-f", name, check=False)
 
 
-def test_check_real_check_real(tmp_path):
+def test_check_real_check_real(tmp_path, docker_cli):
     path = tmp_path / "seccomp" / "app.json"
     args = {"path": str(path), "base": "docker_default", "mode": "enforce", "drop_groups": ["io_uring", "sysv_ipc"],
             "deny": ["mkdir"], "backup": True}
@@ -80,6 +81,10 @@ def test_check_real_check_real(tmp_path):
     assert not first.get("failed") and first["changed"], first
     assert not path.exists()
     assert json.loads(first["diff"]["after"]) == first["profile"]
+
+    host_engine = subprocess.run([docker_cli, "version", "--format", "{{.Server.Version}}"], capture_output=True,
+                                 text=True, check=True).stdout.strip()
+    assert first["engine"]["version"] == host_engine and first["engine"]["source"] == "host"
 
     second = run_module(MODULE, args)
     assert second["changed"] and path.exists()
@@ -170,3 +175,15 @@ def test_container_init_is_filtered(docker_cli, profiles):
     finally:
         docker(docker_cli, "rm", "-f", name, check=False)
     assert re.search(r"^Seccomp:\s+2$", status, re.M), status
+
+
+def test_engine_option_pins_another_engine(tmp_path, docker_cli):
+    """On this host (Docker 20.10) the profile of Docker 26.1 is the pinned engine's: no io_uring, cachestat."""
+    path = tmp_path / "pinned.json"
+    result = run_module(MODULE, {"path": str(path), "engine": "26.1"})
+    assert not result.get("failed") and result["engine"]["source"] == "option", result
+    text = path.read_text()
+    assert "io_uring_setup" not in text and '"cachestat"' in text and result["engine"]["described"] == "26.1"
+    bad = run_module(MODULE, {"path": str(path), "engine": "19.03.15"})
+    assert bad["failed"] and "older than 20.10" in bad["msg"] and path.read_text() == text
+
