@@ -850,8 +850,9 @@ def generate(base="docker_default", mode="enforce", allow=(), deny=(), drop_grou
 
     ``base``: ``docker_default`` (Docker's built-in profile of ``engine`` - 20.10.24 when None - minus
     ``drop_groups``), ``empty`` (a pure allow-list), ``runtime_minimum`` (the allow-list every container needs to
-    start, see _seccomp_docker.RUNTIME_MINIMUM) or a profile (dict or text, for example one recorded by
-    oci-seccomp-bpf-hook). ``mode``: ``enforce`` (everything not allowed fails with EPERM), ``log`` (the trial:
+    start, see _seccomp_docker.RUNTIME_MINIMUM, with ``clone3`` answered ENOSYS unless allowed, so that the C library
+    falls back to ``clone`` as it does under Docker's default) or a profile (dict or text, for example one recorded
+    by oci-seccomp-bpf-hook). ``mode``: ``enforce`` (everything not allowed fails with EPERM), ``log`` (the trial:
     nothing is blocked, what enforce would block is logged) or None to keep the base's default action. ``allow``
     names are allowed unconditionally; ``deny`` names are taken out of every allow rule (and blocked with EPERM when
     the default action would let them run).
@@ -872,6 +873,10 @@ def generate(base="docker_default", mode="enforce", allow=(), deny=(), drop_grou
         profile = _empty_profile()
     elif base == "runtime_minimum":
         profile = _empty_profile()
+        if "clone3" not in allow and "clone3" not in deny:
+            # glibc (2.34 and later) tries clone3 first and falls back to clone only on ENOSYS: with the default
+            # EPERM a profile that allows clone could not start a thread. Docker's default answers the same way.
+            profile["syscalls"].append({"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": ENOSYS})
         allow = sorted(set(allow) | set(docker_data.RUNTIME_MINIMUM) - set(deny))
     elif isinstance(base, (dict, str, bytes)):
         profile = parse_profile(base, check_names=False)

@@ -56,7 +56,8 @@ options:
       - V(empty) is an empty allow-list; with O(allow) it is a pure allow-list.
       - V(runtime_minimum) is the allow-list every container needs to start (what runc and the C library call
         before the application runs); with O(allow) set to the syscalls the application was observed to use it is a
-        least-privilege profile.
+        least-privilege profile. Unless O(allow) or O(deny) names it, C(clone3) is answered with C(ENOSYS) as
+        Docker's default does, so that the C library falls back to C(clone).
       - Any other value is the path, on the target, of an existing profile file (for example one recorded by
         oci-seccomp-bpf-hook); its C(defaultAction) is kept unless O(mode) is given.
       - Defaults to V(docker_default) when O(content) is not given.

@@ -7,6 +7,8 @@
   workload runs; the container's init shows ``Seccomp: 2``.
 - The log-mode trial of the same profile: the workload succeeds and ``type=1326`` records name the call.
 - ``base: docker_default`` follows the host's engine (asked by the module) unless ``engine:`` pins one.
+- A least-privilege profile that allows ``clone`` but not ``clone3`` starts threads: ``clone3`` is answered with
+  ENOSYS, so glibc falls back to ``clone`` (with EPERM, thread creation fails).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import uuid
 
 import pytest
 from conftest import run_module
+
+from ansible_collections.confine.docker.plugins.module_utils import _seccomp as sc
 
 MODULE = "confine.docker.seccomp_profile"
 IMAGE = "confine-lab/base:bookworm"
@@ -187,3 +191,26 @@ def test_engine_option_pins_another_engine(tmp_path, docker_cli):
     bad = run_module(MODULE, {"path": str(path), "engine": "19.03.15"})
     assert bad["failed"] and "older than 20.10" in bad["msg"] and path.read_text() == text
 
+
+THREADS = "import threading; t = threading.Thread(target=print, args=('thread-ok',)); t.start(); t.join()"
+
+
+@pytest.mark.parametrize(("deny", "started"), [([], True), (["clone3"], False)])
+def test_least_privilege_profile_starts_threads(docker_cli, tmp_path, deny, started):
+    """What an application is seen to call under Docker's default includes clone, not clone3 (Docker answers clone3
+    with ENOSYS and glibc falls back): such a least-privilege profile must start threads. Denying clone3 (EPERM,
+    the default action) shows the fallback is what makes it work."""
+    path = str(tmp_path / "threads.json")
+    observed = [*sc.docker_default_profile()["syscalls"][0]["names"], "clone"]
+    result = run_module(MODULE, {"path": path, "base": "runtime_minimum", "allow": observed, "deny": deny})
+    assert not result.get("failed"), result
+    name = container_name("threads")
+    try:
+        proc = docker(docker_cli, "run", "--rm", "--name", name, "--network", "none", "--security-opt",
+                      "seccomp=%s" % path, IMAGE, "python3", "-c", THREADS, check=False)
+    finally:
+        docker(docker_cli, "rm", "-f", name, check=False)
+    if started:
+        assert proc.returncode == 0 and "thread-ok" in proc.stdout, proc.stdout + proc.stderr
+    else:
+        assert proc.returncode != 0 and "can't start new thread" in proc.stderr, proc.stdout + proc.stderr

@@ -337,6 +337,24 @@ def test_generate_runtime_minimum():
     assert set(dd.RUNTIME_MINIMUM) - {"chdir"} <= set(names) and "getppid" in names and "chdir" not in names
 
 
+def test_runtime_minimum_answers_clone3_with_enosys():
+    """glibc falls back from clone3 to clone only on ENOSYS: a least-privilege profile that allows clone (what an
+    application run under Docker's default is seen to call) must not answer clone3 with EPERM."""
+    threads = sc.generate("runtime_minimum", allow=["clone"])
+    policy = sc.effective_policy(threads, (), "x86_64", "6.1")
+    assert "clone" in policy["allow"] and policy["errno_ret"] == {"clone3": sc.ENOSYS}
+    # Asked for, clone3 is allowed (the ENOSYS rule goes); denied, it gets the default action (EPERM).
+    allowed = sc.effective_policy(sc.generate("runtime_minimum", allow=["clone3"]), (), "x86_64", "6.1")
+    assert "clone3" in allowed["allow"] and not allowed["errno"]
+    denied = sc.generate("runtime_minimum", deny=["clone3"])
+    assert [r for r in denied["syscalls"] if "clone3" in r["names"]] == []
+    # The trial logs it instead (log mode blocks nothing), so that a trial shows clone3 being used.
+    trial = sc.effective_policy(sc.generate("runtime_minimum", mode="log"), (), "x86_64", "6.1")
+    assert "clone3" in trial["log"] and not trial["errno"]
+    # A pure allow-list stays one.
+    assert sc.generate("empty", allow=["clone"])["syscalls"] == [{"names": ["clone"], "action": "SCMP_ACT_ALLOW"}]
+
+
 def test_generate_from_recorded_profile():
     result = sc.generate(fixture_text("oci-hook-recorded.json"), mode="log", allow=["getpid"])
     assert result["defaultAction"] == "SCMP_ACT_LOG"
