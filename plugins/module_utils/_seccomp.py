@@ -19,6 +19,7 @@ import re
 from ansible_collections.confine.docker.plugins.module_utils import _libseccomp
 from ansible_collections.confine.docker.plugins.module_utils import _seccomp_docker as docker_data
 from ansible_collections.confine.docker.plugins.module_utils._libseccomp import SCMP_ARCHES, LibseccompError
+from ansible_collections.confine.docker.plugins.module_utils._seccomp_docker import EngineError
 
 DEFAULT_DIR = "/etc/docker/seccomp"
 # Named bases for generate(); anything else is a profile.
@@ -502,29 +503,46 @@ def listed_arches(profile):
     return result
 
 
-def check_syscall_names(profile, lib=None):
-    """Raise SeccompError for a syscall name that is not a syscall on any architecture the profile lists.
+def _load_lib(lib):
+    if lib is not None:
+        return lib
+    try:
+        return _libseccomp.load()
+    except LibseccompError as exc:
+        raise SeccompError("cannot check syscall names: %s" % exc) from exc
 
-    The profile's ``architectures``/``archMap`` (or the native architecture when it lists none) are checked; for a
-    rule limited with ``includes.arches`` every architecture libseccomp knows is.
-    """
-    if lib is None:
-        try:
-            lib = _libseccomp.load()
-        except LibseccompError as exc:
-            raise SeccompError("cannot check syscall names: %s" % exc) from exc
+
+def _unknown_names(profile, lib):
+    """``(path, name, arches, newer)`` of every name libseccomp does not know on the architectures that matter;
+    ``newer``: it knows the name on no architecture at all (a syscall newer than the library, or not one)."""
     base = [arch for arch in listed_arches(profile) if lib.known_arch(arch)]
     if not base:
         base = [lib.native_arch()]
     every = [arch for arch in SCMP_ARCHES if lib.known_arch(arch)]
-    problems = []
+    found = []
     for index, rule in enumerate(profile.get("syscalls", ())):
         # A rule limited to some architectures (Docker's own arm, s390 and ppc groups) may name calls that exist
         # only there, on an architecture the profile does not list: libseccomp must know them on some architecture.
         arches = every if rule.get("includes", {}).get("arches") else base
         for name_index, name in enumerate(rule["names"]):
             if not any(lib.exists(name, arch) for arch in arches):
-                problems.append(("syscalls[%d].names[%d]" % (index, name_index), name, arches))
+                newer = not any(lib.exists(name, arch) for arch in every)
+                found.append(("syscalls[%d].names[%d]" % (index, name_index), name, arches, newer))
+    return found
+
+
+def check_syscall_names(profile, lib=None):
+    """Raise SeccompError for a syscall name that is not a syscall on any architecture the profile lists.
+
+    The profile's ``architectures``/``archMap`` (or the native architecture when it lists none) are checked; for a
+    rule limited with ``includes.arches`` every architecture libseccomp knows is. A name the host's libseccomp knows
+    on no architecture but Docker's default profile of some engine has (``listmount`` with libseccomp 2.5) is a
+    syscall newer than the library: it is accepted (see :func:`libseccomp_gaps`).
+    """
+    lib = _load_lib(lib)
+    docker_names = docker_data.described_names()
+    problems = [problem[:3] for problem in _unknown_names(profile, lib)
+                if not (problem[3] and problem[1] in docker_names)]
     if problems:
         path, name, arches = problems[0]
         more = ""
@@ -535,6 +553,17 @@ def check_syscall_names(profile, lib=None):
             % (name, ", ".join(arches), lib.version, more),
             path,
         )
+
+
+def libseccomp_gaps(profile, lib=None):
+    """Names of ``profile`` the host's libseccomp does not know but Docker's default profile has (sorted).
+
+    A runtime built with that libseccomp cannot resolve them: runc skips such rules, so the calls stay refused.
+    """
+    lib = _load_lib(lib)
+    docker_names = docker_data.described_names()
+    return sorted({name for _path, name, _arches, newer in _unknown_names(profile, lib)
+                   if newer and name in docker_names})
 
 
 def parse_profile(source, check_names=True, lib=None):
@@ -721,32 +750,45 @@ def allowed_syscalls(profile, caps=(), arch="x86_64", kernel=None):
 # Generation
 
 
-def docker_default_profile():
-    """Docker's built-in default profile (Engine 20.10) as a normalised profile dict."""
-    return _from_groups(drop_groups=())
+def engine_description(engine=None):
+    """Docker's default profile of ``engine`` (a version such as ``"26.1.5"``, a _seccomp_docker.Description, or
+    None for 20.10.24) as a Description; SeccompError for a version that is not described."""
+    if isinstance(engine, docker_data.Description):
+        return engine
+    try:
+        return docker_data.description(engine)
+    except EngineError as exc:
+        raise SeccompError(str(exc), "engine") from exc
 
 
-def _from_groups(drop_groups):
+def docker_default_profile(engine=None):
+    """Docker's built-in default profile of ``engine`` (20.10.24 when None) as a normalised profile dict."""
+    return _from_groups(drop_groups=(), description=engine_description(engine))
+
+
+def _from_groups(drop_groups, description):
     dropped = set(drop_groups)
-    known = docker_data.group_names()
+    known = docker_data.all_group_names()
     for group in dropped:
         if group not in known:
             raise SeccompError("unknown group %r%s; Docker's default has: %s"
                                % (group, _suggest(group, known), ", ".join(known)), "drop_groups")
     allow = sorted(
-        name for group, names in docker_data.ALLOW_GROUPS.items() if group not in dropped for name in names
+        name for group, names in description.allow_groups.items() if group not in dropped for name in names
     )
     rules = []
     if allow:
         rules.append({"names": allow, "action": "SCMP_ACT_ALLOW"})
-    for group, rule in docker_data.CONDITIONAL_RULES:
+    for group, rule in description.conditional_rules:
         if group not in dropped:
             rules.append(copy.deepcopy(rule))
     profile = {
-        "defaultAction": docker_data.DEFAULT_ACTION,
-        "archMap": [{"architecture": arch, "subArchitectures": list(subs)} for arch, subs in docker_data.ARCH_MAP],
+        "defaultAction": description.default_action,
+        "archMap": [{"architecture": arch, "subArchitectures": list(subs)} for arch, subs in description.arch_map],
         "syscalls": rules,
     }
+    if description.default_errno is not None:
+        profile["defaultErrnoRet"] = description.default_errno
     return parse_profile(profile, check_names=False)
 
 
@@ -803,15 +845,17 @@ def _apply_mode(profile, mode):
     return profile
 
 
-def generate(base="docker_default", mode="enforce", allow=(), deny=(), drop_groups=()):
+def generate(base="docker_default", mode="enforce", allow=(), deny=(), drop_groups=(), engine=None):
     """Build a profile.
 
-    ``base``: ``docker_default`` (Docker's built-in profile, minus ``drop_groups``), ``empty`` (a pure allow-list),
-    ``runtime_minimum`` (the allow-list every container needs to start, see _seccomp_docker.RUNTIME_MINIMUM) or
-    a profile (dict or text, for example one recorded by oci-seccomp-bpf-hook). ``mode``: ``enforce`` (everything
-    not allowed fails with EPERM), ``log`` (the trial: nothing is blocked, what enforce would block is logged) or
-    None to keep the base's default action. ``allow`` names are allowed unconditionally; ``deny`` names are taken
-    out of every allow rule (and blocked with EPERM when the default action would let them run).
+    ``base``: ``docker_default`` (Docker's built-in profile of ``engine`` - 20.10.24 when None - minus
+    ``drop_groups``), ``empty`` (a pure allow-list), ``runtime_minimum`` (the allow-list every container needs to
+    start, see _seccomp_docker.RUNTIME_MINIMUM, with ``clone3`` answered ENOSYS unless allowed, so that the C library
+    falls back to ``clone`` as it does under Docker's default) or a profile (dict or text, for example one recorded
+    by oci-seccomp-bpf-hook). ``mode``: ``enforce`` (everything not allowed fails with EPERM), ``log`` (the trial:
+    nothing is blocked, what enforce would block is logged) or None to keep the base's default action. ``allow``
+    names are allowed unconditionally; ``deny`` names are taken out of every allow rule (and blocked with EPERM when
+    the default action would let them run).
     """
     allow = _names(allow, "allow")
     deny = _names(deny, "deny")
@@ -820,12 +864,19 @@ def generate(base="docker_default", mode="enforce", allow=(), deny=(), drop_grou
         raise SeccompError("syscalls both allowed and denied: %s" % ", ".join(both), "deny")
     if drop_groups and base != "docker_default":
         raise SeccompError("drop_groups only applies to base docker_default", "drop_groups")
+    if engine is not None and base != "docker_default":
+        raise SeccompError("engine only applies to base docker_default", "engine")
     if base == "docker_default":
-        profile = _from_groups(_string_list(drop_groups or [], "drop_groups", "group names"))
+        profile = _from_groups(_string_list(drop_groups or [], "drop_groups", "group names"),
+                               engine_description(engine))
     elif base == "empty":
         profile = _empty_profile()
     elif base == "runtime_minimum":
         profile = _empty_profile()
+        if "clone3" not in allow and "clone3" not in deny:
+            # glibc (2.34 and later) tries clone3 first and falls back to clone only on ENOSYS: with the default
+            # EPERM a profile that allows clone could not start a thread. Docker's default answers the same way.
+            profile["syscalls"].append({"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": ENOSYS})
         allow = sorted(set(allow) | set(docker_data.RUNTIME_MINIMUM) - set(deny))
     elif isinstance(base, (dict, str, bytes)):
         profile = parse_profile(base, check_names=False)
@@ -889,29 +940,36 @@ def add_allowed(profile, names):
     return parse_profile(profile, check_names=False), added
 
 
-def unused_groups(observed):
-    """Groups of Docker's default none of whose syscalls were ``observed`` (the runtime's minimum is always kept)."""
+def unused_groups(observed, engine=None):
+    """Topical groups of ``engine``'s Docker default none of whose syscalls were ``observed``.
+
+    A group's syscalls are its part of the allow-list and its conditional rules (``socket`` is one from 23.0 on).
+    The runtime's minimum groups are always kept; a group an engine has emptied (io_uring from 25.0) is not listed.
+    """
     seen = set(_names(observed, "observed"))
+    description = engine_description(engine)
     result = []
-    for group, names in docker_data.ALLOW_GROUPS.items():
-        if group in docker_data.RUNTIME_MINIMUM_GROUPS:
+    for group in description.allow_groups:
+        names = description.group_syscalls(group)
+        if group in docker_data.RUNTIME_MINIMUM_GROUPS or not names:
             continue
-        if not seen & set(names):
+        if not seen & names:
             result.append(group)
     return result
 
 
-def least_privilege(observed_syscalls, base="empty", mode="enforce"):
+def least_privilege(observed_syscalls, base="empty", mode="enforce", engine=None):
     """A profile for an application that was observed making ``observed_syscalls``.
 
-    ``base="empty"``: the runtime's minimum plus exactly what was observed. ``base="docker_default"``: Docker's
-    default with the topical groups the application never touched removed (one call instead of a list by hand).
+    ``base="empty"``: the runtime's minimum plus exactly what was observed. ``base="docker_default"``: ``engine``'s
+    Docker default with the topical groups the application never touched removed (one call instead of a list by
+    hand).
     """
     observed = _names(observed_syscalls, "observed_syscalls")
     if base == "empty":
         return generate("runtime_minimum", mode=mode, allow=observed)
     if base == "docker_default":
-        return generate("docker_default", mode=mode, drop_groups=unused_groups(observed))
+        return generate("docker_default", mode=mode, drop_groups=unused_groups(observed, engine), engine=engine)
     raise SeccompError("least_privilege base must be empty or docker_default, got %r" % (base,), "base")
 
 
@@ -919,8 +977,12 @@ def least_privilege(observed_syscalls, base="empty", mode="enforce"):
 # Review
 
 
-def weakness_warnings(profile, caps=docker_data.DEFAULT_CAPS, arch="x86_64", kernel=None):
-    """Plain-language warnings about a profile that protects less than it seems to."""
+def weakness_warnings(profile, caps=docker_data.DEFAULT_CAPS, arch="x86_64", kernel=None, engine=None):
+    """Plain-language warnings about a profile that protects less than it seems to.
+
+    Dangerous calls are those of DANGEROUS that Docker's default of ``engine`` (the newest described one when None)
+    keeps from a container with default capabilities: from 24.0.3 on that is no longer true of name_to_handle_at.
+    """
     policy = effective_policy(profile, caps, arch, kernel)
     warnings = []
     default = profile["defaultAction"]
@@ -943,7 +1005,9 @@ def weakness_warnings(profile, caps=docker_data.DEFAULT_CAPS, arch="x86_64", ker
             "defaultAction SCMP_ACT_LOG blocks nothing: use it for the trial run only and switch to mode enforce"
         )
     if default != "SCMP_ACT_ALLOW":
-        risky = sorted(DANGEROUS & policy["allow"])
+        reference = engine if engine is not None else docker_data.versions.NEWEST
+        docker = effective_policy(docker_default_profile(reference), docker_data.DEFAULT_CAPS, arch, kernel)
+        risky = sorted((DANGEROUS & policy["allow"]) - docker["allow"])
         if risky:
             warnings.append(
                 "allows syscalls Docker's default keeps from a container with default capabilities: %s"

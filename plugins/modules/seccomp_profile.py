@@ -15,6 +15,8 @@ description:
   - The profile is either given as O(content) or generated from a O(base) (Docker's built-in default profile, an
     empty allow-list, or an existing profile file such as one recorded by oci-seccomp-bpf-hook) with a O(mode)
     (C(enforce) or the C(log) trial) and O(allow)/O(deny) lists on top.
+  - Docker's default profile is the one of the Docker Engine on the target (Engine 20.10 to 29.x), which the module
+    asks for its version, or the one of O(engine).
   - Every profile is validated before anything is written - Docker's JSON format in full, every C(SCMP_ACT_*)
     action, conflicting actions for one syscall, and with O(validate=true) every syscall name is looked up with the
     host's libseccomp on the architectures the profile lists. Errors name the JSON path (C(syscalls[3].action)) and,
@@ -49,12 +51,13 @@ options:
   base:
     description:
       - What a generated profile starts from when O(content) is not given.
-      - V(docker_default) is Docker's built-in default profile (Engine 20.10), with its capability-, architecture-
-        and kernel-gated rules.
+      - V(docker_default) is Docker's built-in default profile of the engine on the target (or of O(engine)), with its
+        capability-, architecture- and kernel-gated rules.
       - V(empty) is an empty allow-list; with O(allow) it is a pure allow-list.
       - V(runtime_minimum) is the allow-list every container needs to start (what runc and the C library call
         before the application runs); with O(allow) set to the syscalls the application was observed to use it is a
-        least-privilege profile.
+        least-privilege profile. Unless O(allow) or O(deny) names it, C(clone3) is answered with C(ENOSYS) as
+        Docker's default does, so that the C library falls back to C(clone).
       - Any other value is the path, on the target, of an existing profile file (for example one recorded by
         oci-seccomp-bpf-hook); its C(defaultAction) is kept unless O(mode) is given.
       - Defaults to V(docker_default) when O(content) is not given.
@@ -87,9 +90,23 @@ options:
       - With O(base=docker_default), groups of Docker's default to leave out, for example V(io_uring), V(sysv_ipc),
         V(mqueue), V(aio), V(xattr), V(network) or a capability group such as V(cap_sys_admin). An unknown name fails
         and lists the groups.
+      - Every group of any engine is accepted on every engine; one an engine does not have or has emptied (V(io_uring)
+        from Docker 25.0 on) leaves nothing out.
     type: list
     elements: str
     default: []
+  engine:
+    description:
+      - With O(base=docker_default), the Docker Engine version whose default profile to start from, for example
+        V(26.1) or V(26.1.5) (distribution suffixes such as V(26.1.5+dfsg1) are fine). Needed to generate a profile
+        on a host where no engine runs, for example on the controller for other hosts.
+      - Without it the module asks the engine on the target (C(GET /version) on C(unix:///var/run/docker.sock), or
+        on C($DOCKER_HOST) when that is a C(unix://) socket) and fails, saying so, when none answers.
+      - A version without a patch level means the newest patch release of that line; where Docker changed its
+        default within a line (20.10, 23.0, 25.0, 29.4) the task warns and the full version picks an earlier one.
+      - An engine newer than the newest one described gets that one's profile and a warning; an engine older than
+        20.10 fails.
+    type: str
   validate:
     description:
       - Look every syscall name up with the host's libseccomp (C(libseccomp.so.2)). A name that is not a syscall on
@@ -126,6 +143,12 @@ notes:
   - Docker reads a profile when a container starts; running containers keep the filter they started with.
   - Log mode records reach auditd (C(type=SECCOMP)) or, without auditd, the kernel log (C(audit type=1326)), where
     the kernel rate-limits them.
+  - Docker's default of each engine is described as Engine 20.10.24's plus the changes of later releases
+    (io_uring removed in 25.0, the calls of newer kernels added in 23.0.10/25.0.3 and 28.2, AF_VSOCK and later
+    AF_ALG sockets refused); the collection's tests compare it with Moby's published profiles and, syscall by
+    syscall, with a running engine.
+  - Syscalls Docker's default allows but the target's libseccomp does not know (for example C(listmount) with
+    libseccomp 2.5) are accepted with a warning; a runtime built with that libseccomp skips them.
 seealso:
   - name: Seccomp security profiles for Docker
     description: Docker's seccomp documentation and the profile format.
@@ -133,11 +156,18 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Trial profile - Docker's default in log mode, nothing blocked
+- name: Trial profile - the default profile of the Docker Engine on the host in log mode, nothing blocked
   confine.docker.seccomp_profile:
     name: web-trial
     base: docker_default
     mode: log
+
+- name: Docker 26.1's default profile, written on the controller for hosts that run Docker 26.1
+  confine.docker.seccomp_profile:
+    path: "{{ playbook_dir }}/files/seccomp/web.json"
+    base: docker_default
+    engine: "26.1"
+  delegate_to: localhost
 
 - name: Enforce Docker's default without the groups the application does not use, and without mkdir
   confine.docker.seccomp_profile:
@@ -244,6 +274,26 @@ weaknesses:
   type: list
   elements: str
   sample: ["defaultAction SCMP_ACT_LOG blocks nothing: use it for the trial run only and switch to mode enforce"]
+engine:
+  description: The Docker Engine whose default profile O(base=docker_default) started from.
+  returned: when O(state=present) and O(base=docker_default)
+  type: dict
+  contains:
+    version:
+      description: The engine version, as the engine reported it or as O(engine) gave it.
+      type: str
+    source:
+      description: V(host) when the engine on the target was asked, V(option) when O(engine) gave it.
+      type: str
+    described:
+      description: The version whose described default profile was used (the newest described one for a newer
+        engine; C(25.0) stands for the newest 25.0 patch release).
+      type: str
+    changes:
+      description: The releases whose changes to Engine 20.10.24's default profile the profile has.
+      type: list
+      elements: str
+  sample: {version: 26.1.5+dfsg1, source: host, described: 26.1.5, changes: ["23.0.0", "25.0.0", "25.0.3"]}
 backup_file:
   description: Path of the backup copy of the old file.
   returned: when O(backup=true) and the file was changed or removed
@@ -269,15 +319,21 @@ from ansible_collections.confine.docker.plugins.module_utils._seccomp import (
     SeccompError,
     canonical_json,
     effective_policy,
+    engine_description,
     generate,
+    libseccomp_gaps,
     native_arch_name,
     parse_profile,
     weakness_warnings,
 )
-from ansible_collections.confine.docker.plugins.module_utils._seccomp_docker import DEFAULT_CAPS
+from ansible_collections.confine.docker.plugins.module_utils._seccomp_docker import (
+    DEFAULT_CAPS,
+    EngineError,
+    read_engine_version,
+)
 
 NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
-GENERATION_OPTIONS = ("base", "mode", "allow", "deny", "drop_groups")
+GENERATION_OPTIONS = ("base", "mode", "allow", "deny", "drop_groups", "engine")
 
 
 def profile_path(name, path):
@@ -289,15 +345,35 @@ def profile_path(name, path):
     return os.path.join(DEFAULT_DIR, name + ".json")
 
 
+def engine_for(params):
+    """The Docker default profile description the task starts from: O(engine), else the target's engine."""
+    if params["engine"] is not None:
+        version, source = params["engine"], "option"
+    else:
+        try:
+            version, source = read_engine_version(), "host"
+        except EngineError as exc:
+            raise SeccompError(str(exc), "engine") from exc
+    description = engine_description(version)
+    info = {"version": version, "source": source, "described": description.version,
+            "changes": list(description.changes)}
+    return description, info
+
+
 def desired_profile(params):
-    """The validated profile the task asks for."""
+    """The validated profile the task asks for, and the engine it follows (None unless base is docker_default)."""
     check = params["validate"]
     if params["content"] is not None:
         given = [key for key in GENERATION_OPTIONS if params[key]]
         if given:
             raise SeccompError("content is the whole profile; it cannot be combined with %s" % ", ".join(given))
-        return parse_profile(params["content"], check_names=check)
+        return parse_profile(params["content"], check_names=check), None, None
     base = params["base"] or "docker_default"
+    if params["engine"] is not None and base != "docker_default":
+        raise SeccompError("engine only applies to base docker_default", "engine")
+    description = info = None
+    if base == "docker_default":
+        description, info = engine_for(params)
     if base not in BASES:
         text = read_text(base)
         if text is None:
@@ -307,19 +383,20 @@ def desired_profile(params):
         except SeccompError as exc:
             raise SeccompError("base profile %s is not valid: %s" % (params["base"], exc), "base") from exc
     profile = generate(
-        base, mode=params["mode"], allow=params["allow"], deny=params["deny"], drop_groups=params["drop_groups"]
+        base, mode=params["mode"], allow=params["allow"], deny=params["deny"], drop_groups=params["drop_groups"],
+        engine=description,
     )
-    return parse_profile(profile, check_names=check)
+    return parse_profile(profile, check_names=check), description, info
 
 
-def summary(profile, caps):
+def summary(profile, caps, description=None):
     arch = native_arch_name()
     kernel = platform.release()
     policy = effective_policy(profile, caps, arch, kernel)
     effective = {key: len(policy[key]) for key in ("allow", "errno", "log", "kill", "conditional")}
     effective.update(default=policy["default"], architectures=policy["architectures"], arch=arch, kernel=kernel,
                      caps=sorted(caps))
-    return effective, weakness_warnings(profile, caps, arch, kernel)
+    return effective, weakness_warnings(profile, caps, arch, kernel, engine=description)
 
 
 def set_attributes(module, path, changed):
@@ -349,11 +426,21 @@ def run(module):
             remove_file(path)
         return result
 
-    profile = desired_profile(params)
+    profile, description, engine = desired_profile(params)
     caps = params["caps"] if params["caps"] is not None else list(DEFAULT_CAPS)
-    effective, warnings = summary(profile, caps)
+    effective, warnings = summary(profile, caps, description)
     text = canonical_json(profile)
     result.update(profile=profile, allow_count=effective["allow"], effective=effective, weaknesses=warnings)
+    if engine is not None:
+        result["engine"] = engine
+        for warning in description.warnings:
+            module.warn("%s: %s" % (path, warning))
+    if params["validate"]:
+        gaps = libseccomp_gaps(profile)
+        if gaps:
+            module.warn("%s: libseccomp on this host does not know %s (Docker's default profile of a newer engine "
+                        "allows them): a runtime built with it skips these rules and the calls stay refused"
+                        % (path, ", ".join(gaps)))
     for warning in warnings:
         module.warn("%s: %s" % (path, warning))
 
@@ -392,6 +479,7 @@ def main():
             "allow": {"type": "list", "elements": "str", "default": []},
             "deny": {"type": "list", "elements": "str", "default": []},
             "drop_groups": {"type": "list", "elements": "str", "default": []},
+            "engine": {"type": "str"},
             "validate": {"type": "bool", "default": True},
             "caps": {"type": "list", "elements": "str"},
             "backup": {"type": "bool", "default": False},

@@ -1,22 +1,29 @@
-"""Proof that the generated ``base: docker_default`` profile is Docker's built-in default profile.
+"""Proof that the generated ``base: docker_default`` profile is the built-in default profile of the engine it is for.
 
 A small C probe (tests/integration/probe/syscall_probe.c, compiled here with the host's gcc) tries every syscall
-number of the architecture with invalid arguments inside a container, once under Docker's built-in default profile
-and once under the profile ``confine.docker.seccomp_profile`` generates, for several capability sets. Every outcome
-must agree. Calls that would exit, fork, exec or block are not made; the probe lists them as skipped.
+number of the architecture with invalid arguments inside a container, once under the engine's built-in default
+profile and once under the profile ``confine.docker.seccomp_profile`` generates for that engine's version, for
+several capability sets. Every outcome must agree. Calls that would exit, fork, exec or block are not made; the
+probe lists them as skipped.
+
+The engine is the one the ``engine`` fixture names: the host's dockerd (Debian bookworm: Docker 20.10.24), and -
+marked ``vm``, when ``$CONFINE_LAB_INVENTORY`` names a running lab VM - the dockerd in that VM, reached over
+``lab/vm/ssh`` (the Debian 13 lab VM runs Docker 26.1.5). Its version is read from that dockerd; the profile is
+rendered for it (by the module on the host itself, or on this controller with ``engine:`` for a VM).
 """
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import shutil
 import subprocess
+import tempfile
 import uuid
 
 import pytest
 from conftest import run_module
+from probe.docker_engine import DockerEngine
 
 from ansible_collections.confine.docker.plugins.module_utils import _libseccomp
 from ansible_collections.confine.docker.plugins.module_utils import _seccomp as sc
@@ -24,6 +31,8 @@ from ansible_collections.confine.docker.plugins.module_utils import _seccomp as 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROBE_SOURCE = os.path.join(HERE, "probe", "syscall_probe.c")
 IMAGE = "confine-lab/base:bookworm"
+MODULE = "confine.docker.seccomp_profile"
+VM_HOST = "confine-vm-1"
 CAP_SETS = {
     "default-caps": [],
     "sys-admin-and-ptrace": ["--cap-add", "SYS_ADMIN", "--cap-add", "SYS_PTRACE"],
@@ -36,18 +45,36 @@ EXPECTED_SKIPS = {"exit", "exit_group", "fork", "vfork", "clone", "clone3", "exe
 pytestmark = pytest.mark.usefixtures("local_interpreter")
 
 
+@pytest.fixture(scope="module", params=["host", pytest.param("vm", marks=pytest.mark.vm)])
+def engine(request):
+    """The engine under test, its version read from it."""
+    if request.param == "host":
+        engine = DockerEngine.local(request.getfixturevalue("docker_cli"))
+    else:
+        inventory = os.environ.get("CONFINE_LAB_INVENTORY")
+        if not inventory:
+            pytest.skip("the probe against a lab VM's dockerd runs when CONFINE_LAB_INVENTORY names a running VM "
+                        "(lab/vm/start --suite trixie for Docker 26.1.5)")
+        engine = DockerEngine.lab_vm(inventory, VM_HOST)
+    engine.reported = engine.version()
+    engine.kernel_release = engine.kernel()
+    yield engine
+    engine.cleanup()
+
+
 @pytest.fixture(scope="module")
-def probe(tmp_path_factory):
+def probe(tmp_path_factory, engine):
     gcc = shutil.which("gcc") or shutil.which("cc")
     assert gcc, "the probe needs gcc on the host (apt-get install gcc libc6-dev)"
     out = str(tmp_path_factory.mktemp("probe") / "syscall_probe")
     build = subprocess.run([gcc, "-O2", "-Wall", "-static", "-o", out, PROBE_SOURCE], capture_output=True,
                            text=True, check=False)
-    if build.returncode != 0:  # no static libc: the image is bookworm like the host, a dynamic binary runs too
+    if build.returncode != 0 and engine.is_local:
+        # No static libc: the image is bookworm like the host, a dynamic binary runs too (not so in another host).
         build = subprocess.run([gcc, "-O2", "-Wall", "-o", out, PROBE_SOURCE], capture_output=True, text=True,
                                check=False)
     assert build.returncode == 0, build.stderr
-    return out
+    return engine.put(out, mode="0755")
 
 
 @pytest.fixture(scope="module")
@@ -62,24 +89,39 @@ def max_nr(lib):
     return max(table) + 16
 
 
-@pytest.fixture(scope="module")
-def baseline(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("seccomp") / "baseline.json")
-    result = run_module("confine.docker.seccomp_profile", {"path": path, "base": "docker_default", "mode": "enforce"})
+def generate(engine, tmp_path_factory, version=None, name="baseline.json"):
+    """The module's ``base: docker_default`` profile for ``engine``, as a path its CLI can read, and the result.
+
+    On the host the module asks the engine for its version itself; for another engine (or with ``version``) it
+    renders the profile here with ``engine:``, as a controller would, and the file is put where the engine is.
+    """
+    path = str(tmp_path_factory.mktemp("seccomp") / name)
+    args = {"path": path, "base": "docker_default", "mode": "enforce"}
+    if version is not None or not engine.is_local:
+        args["engine"] = version or engine.reported
+    result = run_module(MODULE, args)
     assert not result.get("failed"), result
     assert result["changed"] and result["effective"]["default"] == "SCMP_ACT_ERRNO"
+    return engine.put(path), result
+
+
+@pytest.fixture(scope="module")
+def baseline(engine, tmp_path_factory):
+    path, result = generate(engine, tmp_path_factory)
+    assert result["engine"]["version"] == engine.reported
+    assert result["engine"]["source"] == ("host" if engine.is_local else "option")
+    assert result["profile"] == sc.generate("docker_default", engine=engine.reported)
     return path
 
 
-def run_probe(docker, probe, max_nr, args):
+def run_probe(engine, probe, max_nr, args):
     name = "confine-it-seccomp-probe-%s" % uuid.uuid4().hex[:8]
-    cmd = [docker, "run", "--rm", "--name", name, "--network", "none", *args,
-           "-v", "%s:/probe:ro" % probe, IMAGE, "/probe", str(max_nr)]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+        proc = engine.docker_cli("run", "--rm", "--name", name, "--network", "none", *args,
+                                 "-v", "%s:/probe:ro" % probe, IMAGE, "/probe", str(max_nr))
     finally:
-        subprocess.run([docker, "rm", "-f", name], capture_output=True, check=False)
-    assert proc.returncode == 0, "%s\n%s" % (cmd, proc.stderr)
+        engine.docker_cli("rm", "-f", name, timeout=60)
+    assert proc.returncode == 0, "%s: %s\n%s" % (engine.name, args, proc.stderr)
     outcomes = {}
     for line in proc.stdout.splitlines():
         nr, outcome = line.split(" ", 1)
@@ -92,58 +134,108 @@ def blocked(outcomes):
     return {nr for nr, outcome in outcomes.items() if outcome == "errno 1"}
 
 
-@pytest.mark.parametrize("caps", sorted(CAP_SETS))
-def test_generated_baseline_agrees_with_docker_default(docker_cli, probe, max_nr, baseline, lib, caps):
-    extra = CAP_SETS[caps]
-    builtin = run_probe(docker_cli, probe, max_nr, extra)
-    generated = run_probe(docker_cli, probe, max_nr, [*extra, "--security-opt", "seccomp=%s" % baseline])
+def label(lib, nr):
+    return "%d (%s)" % (nr, lib.resolve_num(nr, "SCMP_ARCH_X86_64") or "?")
 
-    def label(nr):
-        return "%d (%s)" % (nr, lib.resolve_num(nr, "SCMP_ARCH_X86_64") or "?")
+
+@pytest.mark.parametrize("caps", sorted(CAP_SETS))
+def test_generated_baseline_agrees_with_docker_default(engine, probe, max_nr, baseline, lib, caps):
+    extra = CAP_SETS[caps]
+    builtin = run_probe(engine, probe, max_nr, extra)
+    generated = run_probe(engine, probe, max_nr, [*extra, "--security-opt", "seccomp=%s" % baseline])
 
     skipped = {lib.resolve_num(nr, "SCMP_ARCH_X86_64") for nr, o in builtin.items() if o == "skip"}
     assert skipped == EXPECTED_SKIPS
     only_builtin = sorted(blocked(builtin) - blocked(generated))
     only_generated = sorted(blocked(generated) - blocked(builtin))
     assert not only_builtin and not only_generated, (
-        "allow/deny outcomes differ: blocked only by Docker's default: %s; only by the generated profile: %s"
-        % ([label(n) for n in only_builtin], [label(n) for n in only_generated])
+        "Docker %s: allow/deny outcomes differ: blocked only by its default: %s; only by the generated profile: %s"
+        % (engine.reported, [label(lib, n) for n in only_builtin], [label(lib, n) for n in only_generated])
     )
-    differ = {label(nr): (builtin[nr], generated[nr]) for nr in builtin if builtin[nr] != generated[nr]}
-    assert not differ, "outcomes differ: %s" % differ
+    differ = {label(lib, nr): (builtin[nr], generated[nr]) for nr in builtin if builtin[nr] != generated[nr]}
+    assert not differ, "Docker %s: outcomes differ: %s" % (engine.reported, differ)
 
 
-def test_probe_sees_seccomp(docker_cli, probe, max_nr, lib):
+def test_probe_sees_seccomp(engine, probe, max_nr, lib):
     """The comparison means something: Docker's default blocks calls that run (or fail otherwise) unconfined."""
-    builtin = run_probe(docker_cli, probe, max_nr, [])
-    unconfined = run_probe(docker_cli, probe, max_nr, ["--security-opt", "seccomp=unconfined"])
+    builtin = run_probe(engine, probe, max_nr, [])
+    unconfined = run_probe(engine, probe, max_nr, ["--security-opt", "seccomp=unconfined"])
     by_seccomp = {lib.resolve_num(nr, "SCMP_ARCH_X86_64") for nr in blocked(builtin) - blocked(unconfined)}
     assert {"keyctl", "add_key", "request_key", "kexec_load", "uselib", "personality"} <= by_seccomp
     assert len(by_seccomp) > 50
 
 
-def _runtime_config(container_id):
-    pattern = "/run/docker/containerd/daemon/io.containerd.runtime.v2.task/moby/%s/config.json" % container_id
-    found = glob.glob(pattern) or glob.glob("/run/containerd/io.containerd.runtime.v2.task/moby/%s/config.json"
-                                            % container_id)
-    assert found, "no runtime bundle for %s" % container_id
-    with open(found[0], encoding="utf-8") as handle:
-        return json.load(handle)
+def test_probe_tells_engine_versions_apart(engine, probe, max_nr, lib, tmp_path_factory):
+    """Another engine's description differs from this engine's default exactly where the descriptions differ.
+
+    On Docker 20.10 the profile of 26.1.5 (no io_uring; cachestat, name_to_handle_at, pkey_* ...), on a later engine
+    the profile of 20.10.24: the probe sees io_uring change, and nothing the descriptions do not predict. runc answers
+    a call numbered above the highest one the filter names with ENOSYS instead of the default errno (so that the C
+    library falls back), so a call neither profile allows can differ too when it lies between their highest numbers
+    (set_mempolicy_home_node, 450: ENOSYS under 20.10's profile, EPERM under 26.1's).
+    """
+    own = sc.effective_policy(sc.docker_default_profile(engine.reported), (), "x86_64", engine.kernel_release)
+    other_version = "26.1.5" if "io_uring_setup" in own["allow"] else "20.10.24"
+    other_path, _result = generate(engine, tmp_path_factory, version=other_version, name="other.json")
+    other = sc.effective_policy(sc.docker_default_profile(other_version), (), "x86_64", engine.kernel_release)
+
+    def highest(policy):
+        numbers = [lib.resolve_name(n, "SCMP_ARCH_X86_64") for rule in policy["rules"] for n in rule["names"]]
+        return max(n for n in numbers if n >= 0)
+
+    low, high = sorted((highest(own), highest(other)))
+    between = {lib.resolve_num(nr, "SCMP_ARCH_X86_64") for nr in range(low + 1, high + 1)}
+    predicted = (own["allow"] ^ other["allow"]) | (between - own["allow"] - other["allow"])
+
+    builtin = run_probe(engine, probe, max_nr, [])
+    generated = run_probe(engine, probe, max_nr, ["--security-opt", "seccomp=%s" % other_path])
+    seen = {lib.resolve_num(nr, "SCMP_ARCH_X86_64") for nr in builtin if builtin[nr] != generated[nr]}
+    assert {"io_uring_setup", "io_uring_enter", "io_uring_register"} <= seen
+    assert seen <= predicted, "differences the descriptions do not predict: %s" % sorted(seen - predicted)
+
+
+def _runtime_config(engine, container_id):
+    paths = ["/run/docker/containerd/daemon/io.containerd.runtime.v2.task/moby/%s/config.json" % container_id,
+             "/run/containerd/io.containerd.runtime.v2.task/moby/%s/config.json" % container_id]
+    proc = engine.shell(" || ".join("cat %s 2>/dev/null" % path for path in paths), timeout=60)
+    assert proc.returncode == 0, "no runtime bundle for %s on %s" % (container_id, engine.name)
+    return json.loads(proc.stdout)
 
 
 @pytest.mark.parametrize("caps", sorted(CAP_SETS))
-def test_docker_default_rules_equal_what_docker_gives_runc(docker_cli, caps):
-    """For a running container, Docker's resolved default profile equals our data filtered the way Docker does."""
+def test_docker_default_rules_equal_what_docker_gives_runc(engine, caps):
+    """For a running container, the engine's resolved default profile equals the description of its version filtered
+    the way Docker does."""
     name = "confine-it-seccomp-cfg-%s" % uuid.uuid4().hex[:8]
-    run = subprocess.run([docker_cli, "run", "-d", "--name", name, "--network", "none", *CAP_SETS[caps], IMAGE,
-                          "sleep", "30"], capture_output=True, text=True, check=False)
+    run = engine.docker_cli("run", "-d", "--name", name, "--network", "none", *CAP_SETS[caps], IMAGE, "sleep", "30")
     try:
         assert run.returncode == 0, run.stderr
-        config = _runtime_config(run.stdout.strip())
+        config = _runtime_config(engine, run.stdout.strip())
     finally:
-        subprocess.run([docker_cli, "rm", "-f", name], capture_output=True, check=False)
+        engine.docker_cli("rm", "-f", name, timeout=60)
     seccomp = config["linux"]["seccomp"]
     bounding = config["process"]["capabilities"].get("bounding", [])
-    policy = sc.effective_policy(sc.docker_default_profile(), bounding, "x86_64", os.uname().release)
+    described = sc.docker_default_profile(engine.reported)
+    policy = sc.effective_policy(described, bounding, "x86_64", engine.kernel_release)
     assert policy["rules"] == [dict(r, names=sorted(r["names"])) for r in seccomp["syscalls"]]
     assert policy["architectures"] == seccomp["architectures"]
+    assert seccomp.get("defaultErrnoRet") == described.get("defaultErrnoRet")
+
+
+def test_an_engine_reached_through_a_shell_prefix(docker_cli):
+    """The remote code path (one shell command line through a prefix, files put where the CLI runs), taken on this
+    host with ``sh -c`` in place of ``lab/vm/ssh HOST --``."""
+    local = DockerEngine.local(docker_cli)
+    remote = DockerEngine.remote(["sh", "-c"], docker=local.docker, name="sh -c")
+    assert remote.version() == local.version()
+    with tempfile.TemporaryDirectory() as directory:
+        source = os.path.join(directory, "it's here.json")
+        with open(source, "w", encoding="utf-8") as handle:
+            handle.write('{"a": "quote \' and $HOME"}\n')
+        put = remote.put(source)
+        try:
+            assert put != source and remote.run("cat", put).stdout == '{"a": "quote \' and $HOME"}\n'
+            assert oct(os.stat(put).st_mode & 0o777) == "0o644"
+        finally:
+            remote.cleanup()
+        assert not os.path.exists(put)

@@ -6,6 +6,9 @@
 - Enforce without mkdir/mkdirat: ``mkdir`` in a container fails with "Operation not permitted" and the rest of the
   workload runs; the container's init shows ``Seccomp: 2``.
 - The log-mode trial of the same profile: the workload succeeds and ``type=1326`` records name the call.
+- ``base: docker_default`` follows the host's engine (asked by the module) unless ``engine:`` pins one.
+- A least-privilege profile that allows ``clone`` but not ``clone3`` starts threads: ``clone3`` is answered with
+  ENOSYS, so glibc falls back to ``clone`` (with EPERM, thread creation fails).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import uuid
 
 import pytest
 from conftest import run_module
+
+from ansible_collections.confine.docker.plugins.module_utils import _seccomp as sc
 
 MODULE = "confine.docker.seccomp_profile"
 IMAGE = "confine-lab/base:bookworm"
@@ -71,7 +76,7 @@ def run_workload(docker_cli, profile, tag):
         docker(docker_cli, "rm", "-f", name, check=False)
 
 
-def test_check_real_check_real(tmp_path):
+def test_check_real_check_real(tmp_path, docker_cli):
     path = tmp_path / "seccomp" / "app.json"
     args = {"path": str(path), "base": "docker_default", "mode": "enforce", "drop_groups": ["io_uring", "sysv_ipc"],
             "deny": ["mkdir"], "backup": True}
@@ -80,6 +85,10 @@ def test_check_real_check_real(tmp_path):
     assert not first.get("failed") and first["changed"], first
     assert not path.exists()
     assert json.loads(first["diff"]["after"]) == first["profile"]
+
+    host_engine = subprocess.run([docker_cli, "version", "--format", "{{.Server.Version}}"], capture_output=True,
+                                 text=True, check=True).stdout.strip()
+    assert first["engine"]["version"] == host_engine and first["engine"]["source"] == "host"
 
     second = run_module(MODULE, args)
     assert second["changed"] and path.exists()
@@ -170,3 +179,38 @@ def test_container_init_is_filtered(docker_cli, profiles):
     finally:
         docker(docker_cli, "rm", "-f", name, check=False)
     assert re.search(r"^Seccomp:\s+2$", status, re.M), status
+
+
+def test_engine_option_pins_another_engine(tmp_path, docker_cli):
+    """On this host (Docker 20.10) the profile of Docker 26.1 is the pinned engine's: no io_uring, cachestat."""
+    path = tmp_path / "pinned.json"
+    result = run_module(MODULE, {"path": str(path), "engine": "26.1"})
+    assert not result.get("failed") and result["engine"]["source"] == "option", result
+    text = path.read_text()
+    assert "io_uring_setup" not in text and '"cachestat"' in text and result["engine"]["described"] == "26.1"
+    bad = run_module(MODULE, {"path": str(path), "engine": "19.03.15"})
+    assert bad["failed"] and "older than 20.10" in bad["msg"] and path.read_text() == text
+
+
+THREADS = "import threading; t = threading.Thread(target=print, args=('thread-ok',)); t.start(); t.join()"
+
+
+@pytest.mark.parametrize(("deny", "started"), [([], True), (["clone3"], False)])
+def test_least_privilege_profile_starts_threads(docker_cli, tmp_path, deny, started):
+    """What an application is seen to call under Docker's default includes clone, not clone3 (Docker answers clone3
+    with ENOSYS and glibc falls back): such a least-privilege profile must start threads. Denying clone3 (EPERM,
+    the default action) shows the fallback is what makes it work."""
+    path = str(tmp_path / "threads.json")
+    observed = [*sc.docker_default_profile()["syscalls"][0]["names"], "clone"]
+    result = run_module(MODULE, {"path": path, "base": "runtime_minimum", "allow": observed, "deny": deny})
+    assert not result.get("failed"), result
+    name = container_name("threads")
+    try:
+        proc = docker(docker_cli, "run", "--rm", "--name", name, "--network", "none", "--security-opt",
+                      "seccomp=%s" % path, IMAGE, "python3", "-c", THREADS, check=False)
+    finally:
+        docker(docker_cli, "rm", "-f", name, check=False)
+    if started:
+        assert proc.returncode == 0 and "thread-ok" in proc.stdout, proc.stdout + proc.stderr
+    else:
+        assert proc.returncode != 0 and "can't start new thread" in proc.stderr, proc.stdout + proc.stderr

@@ -277,7 +277,9 @@ def test_docker_default_data_matches_what_docker_gave_runc(name):
     """Our data, filtered for the container's caps, equals the rules Docker 20.10.24 passed to runc (recorded)."""
     with open(os.path.join(FIXTURES, "docker-20.10.24-runtime", name), encoding="utf-8") as handle:
         recorded = json.load(handle)
-    policy = sc.effective_policy(sc.docker_default_profile(), recorded["capabilities"], "x86_64", "6.18")
+    profile = sc.docker_default_profile("20.10.24+dfsg1")
+    assert profile == sc.docker_default_profile()  # 20.10.24 is the base description
+    policy = sc.effective_policy(profile, recorded["capabilities"], "x86_64", "6.18")
     expected = [dict(r, names=sorted(r["names"])) for r in recorded["seccomp"]["syscalls"]]
     assert policy["rules"] == expected
     assert policy["architectures"] == recorded["seccomp"]["architectures"]
@@ -335,6 +337,24 @@ def test_generate_runtime_minimum():
     assert set(dd.RUNTIME_MINIMUM) - {"chdir"} <= set(names) and "getppid" in names and "chdir" not in names
 
 
+def test_runtime_minimum_answers_clone3_with_enosys():
+    """glibc falls back from clone3 to clone only on ENOSYS: a least-privilege profile that allows clone (what an
+    application run under Docker's default is seen to call) must not answer clone3 with EPERM."""
+    threads = sc.generate("runtime_minimum", allow=["clone"])
+    policy = sc.effective_policy(threads, (), "x86_64", "6.1")
+    assert "clone" in policy["allow"] and policy["errno_ret"] == {"clone3": sc.ENOSYS}
+    # Asked for, clone3 is allowed (the ENOSYS rule goes); denied, it gets the default action (EPERM).
+    allowed = sc.effective_policy(sc.generate("runtime_minimum", allow=["clone3"]), (), "x86_64", "6.1")
+    assert "clone3" in allowed["allow"] and not allowed["errno"]
+    denied = sc.generate("runtime_minimum", deny=["clone3"])
+    assert [r for r in denied["syscalls"] if "clone3" in r["names"]] == []
+    # The trial logs it instead (log mode blocks nothing), so that a trial shows clone3 being used.
+    trial = sc.effective_policy(sc.generate("runtime_minimum", mode="log"), (), "x86_64", "6.1")
+    assert "clone3" in trial["log"] and not trial["errno"]
+    # A pure allow-list stays one.
+    assert sc.generate("empty", allow=["clone"])["syscalls"] == [{"names": ["clone"], "action": "SCMP_ACT_ALLOW"}]
+
+
 def test_generate_from_recorded_profile():
     result = sc.generate(fixture_text("oci-hook-recorded.json"), mode="log", allow=["getpid"])
     assert result["defaultAction"] == "SCMP_ACT_LOG"
@@ -350,6 +370,33 @@ def test_drop_groups():
     assert "read" in policy["allow"]
 
 
+def test_drop_groups_of_a_newer_engine():
+    # From 23.0 socket is a conditional rule of the network group (AF_VSOCK refused): dropping network drops it.
+    kept = sc.generate("docker_default", engine="26.1.5")
+    assert "socket" in sc.effective_policy(kept, (), "x86_64", "6.1")["conditional"]
+    dropped = sc.effective_policy(sc.generate("docker_default", engine="26.1.5", drop_groups=["network"]), (),
+                                  "x86_64", "6.1")
+    assert "socket" not in dropped["conditional"] and "connect" not in dropped["allow"]
+    # A group one engine lacks or has emptied is accepted on every engine and leaves nothing out.
+    assert sc.generate("docker_default", engine="26.1.5", drop_groups=["io_uring"]) == kept
+    assert sc.generate("docker_default", engine="20.10.24", drop_groups=["cap_bpf"]) == sc.generate("docker_default")
+    assert sc.generate("docker_default", engine="26.1.5", drop_groups=["cap_bpf"]) != kept
+
+
+def test_generate_follows_the_engine():
+    old = sc.generate("docker_default", engine="20.10.24")
+    new = sc.generate("docker_default", engine="26.1.5")
+    assert old == sc.generate("docker_default")
+    old_allow = sc.effective_policy(old, dd.DEFAULT_CAPS, "x86_64", "6.1")["allow"]
+    new_allow = sc.effective_policy(new, dd.DEFAULT_CAPS, "x86_64", "6.1")["allow"]
+    assert {"io_uring_setup", "io_uring_enter", "io_uring_register"} <= old_allow - new_allow
+    assert {"cachestat", "fchmodat2", "name_to_handle_at", "pkey_alloc"} <= new_allow - old_allow
+    # Both mean the same in log mode as in enforce mode: nothing blocked, the same calls allowed.
+    log = sc.generate("docker_default", mode="log", engine="26.1.5")
+    assert {r["action"] for r in log["syscalls"]} <= {"SCMP_ACT_ALLOW", "SCMP_ACT_LOG"}
+    assert sc.effective_policy(log, dd.DEFAULT_CAPS, "x86_64", "6.1")["allow"] == new_allow
+
+
 @pytest.mark.parametrize(
     ("kwargs", "path", "fragment"),
     [
@@ -359,6 +406,8 @@ def test_drop_groups():
         ({"base": "emtpy"}, None, "malformed JSON"),
         ({"base": "empty", "drop_groups": ["aio"]}, "drop_groups", "only applies"),
         ({"allow": "read"}, "allow", "got a string"),
+        ({"base": "runtime_minimum", "engine": "26.1"}, "engine", "engine only applies to base docker_default"),
+        ({"engine": "19.03"}, "engine", "older than 20.10"),
     ],
 )
 def test_generate_errors(kwargs, path, fragment):
@@ -379,6 +428,19 @@ def test_least_privilege_empty_and_docker_default():
     assert sc.unused_groups(["read", "socket", "mkdir"]) == [
         g for g in dd.ALLOW_GROUPS if g not in ("file_io", "network", "file_create", *dd.RUNTIME_MINIMUM_GROUPS)
     ]
+
+
+def test_least_privilege_on_a_newer_engine():
+    # On 26.1 socket is the network group's conditional rule: an application seen calling it keeps the group.
+    assert "network" not in sc.unused_groups(["read", "socket"], engine="26.1.5")
+    assert "network" in sc.unused_groups(["read"], engine="26.1.5")
+    # io_uring is empty from 25.0 on: nothing to drop, so it is not listed.
+    assert "io_uring" in sc.unused_groups(["read"], engine="20.10.24")
+    assert "io_uring" not in sc.unused_groups(["read"], engine="26.1.5")
+    trimmed = sc.least_privilege(["read", "socket", "cachestat"], base="docker_default", engine="26.1.5")
+    policy = sc.effective_policy(trimmed, dd.DEFAULT_CAPS, "x86_64", "6.1")
+    assert "cachestat" in policy["allow"] and "socket" in policy["conditional"]
+    assert not {"msgget", "mq_open", "io_uring_setup"} & policy["allow"]
 
 
 # --- widen support ---------------------------------------------------------------------------------------------------
@@ -429,6 +491,34 @@ def test_weakness_warnings():
     assert any("blocks nothing" in w for w in sc.weakness_warnings(sc.generate(mode="log")))
     bare = sc.parse_profile({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [rule(["read"])]}, check_names=False)
     assert any("no architectures listed" in w for w in sc.weakness_warnings(bare))
+
+
+@pytest.mark.parametrize("engine", ["20.10.24", "23.0.18", "24.0.9", "26.1.5", "28.5.2", "29.7.2"])
+def test_docker_default_of_every_engine_has_no_weakness(engine):
+    assert sc.weakness_warnings(sc.docker_default_profile(engine), engine=engine) == []
+
+
+def test_dangerous_is_what_the_engine_keeps_closed():
+    """name_to_handle_at needs CAP_SYS_ADMIN on 20.10.24 but not from 24.0.3 on: allowing it is a weakness only
+    against an engine that keeps it closed."""
+    risky = sc.parse_profile(profile(rule(["read", "name_to_handle_at"])), check_names=False)
+    assert any("name_to_handle_at" in w for w in sc.weakness_warnings(risky, engine="20.10.24"))
+    assert not any("name_to_handle_at" in w for w in sc.weakness_warnings(risky, engine="24.0.3"))
+    assert not any("name_to_handle_at" in w for w in sc.weakness_warnings(risky))  # the newest engine
+
+
+def test_names_newer_than_libseccomp():
+    """A name libseccomp knows on no architecture but Docker's default has is a newer syscall: accepted, and
+    reported by libseccomp_gaps. A typo, or a name of an architecture the profile does not list, is not."""
+    lib = FakeLib({"read": ["SCMP_ARCH_X86_64"], "chown32": ["SCMP_ARCH_X86"]})
+    newer = profile(rule(["read", "listmount", "mseal"]))
+    sc.parse_profile(newer, lib=lib)
+    assert sc.libseccomp_gaps(sc.parse_profile(newer, check_names=False), lib) == ["listmount", "mseal"]
+    with pytest.raises(SeccompError, match="'listmoutn' is not a syscall"):
+        sc.parse_profile(profile(rule(["read", "listmoutn"])), lib=lib)
+    with pytest.raises(SeccompError, match="'chown32' is not a syscall on SCMP_ARCH_X86_64"):
+        sc.parse_profile(profile(rule(["read", "chown32"])), lib=lib)
+    assert sc.libseccomp_gaps(sc.parse_profile(profile(rule(["read"])), check_names=False), lib) == []
 
 
 def test_parse_kernel():

@@ -6,6 +6,7 @@ import pytest
 
 from ansible_collections.confine.docker.plugins.module_utils import _libseccomp as ls
 from ansible_collections.confine.docker.plugins.module_utils import _seccomp as sc
+from ansible_collections.confine.docker.plugins.module_utils import _seccomp_docker as dd
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +81,18 @@ def test_scmp_arch(given, expected):
 def test_docker_default_names_all_exist(lib):
     """Every name in the Docker-default data is a syscall libseccomp knows (no hand-kept table)."""
     sc.check_syscall_names(sc.docker_default_profile(), lib)
+
+
+@pytest.mark.parametrize("engine", ["23.0.18", "24.0.9", "25.0.17", "26.1.5", "28.1.1", "28.5.2", "29.7.2"])
+def test_docker_default_names_of_newer_engines(lib, engine):
+    """The names of later engines are syscalls too: the host's libseccomp knows them all, but for those newer than
+    it (libseccomp 2.6 added the kernel 6.8-6.13 calls Docker 28.2 allows), which are accepted and reported."""
+    profile = sc.docker_default_profile(engine)
+    sc.check_syscall_names(profile, lib)
+    newer_than_2_5 = {"getxattrat", "listmount", "listxattrat", "lsm_get_self_attr", "lsm_list_modules",
+                      "lsm_set_self_attr", "mseal", "removexattrat", "riscv_hwprobe", "setxattrat", "statmount",
+                      "uretprobe"}
+    gaps = set(sc.libseccomp_gaps(profile, lib))
+    assert gaps <= newer_than_2_5
+    if lib.version.startswith("2.5."):
+        assert gaps == (newer_than_2_5 if dd.parse_version(engine) >= (28, 2, 0) else set())

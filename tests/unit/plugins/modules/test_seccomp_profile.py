@@ -1,4 +1,8 @@
-"""Whole-module tests for confine.docker.seccomp_profile (real libseccomp, files in a temp dir)."""
+"""Whole-module tests for confine.docker.seccomp_profile (real libseccomp, files in a temp dir).
+
+The engine version the module would ask the target's dockerd for is injected (``engine`` fixture): these tests run
+without a daemon.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,46 @@ import os
 
 import pytest
 from _harness import run_module
+from ansible.module_utils import basic
 
+from ansible_collections.confine.docker.plugins.module_utils import _libseccomp
 from ansible_collections.confine.docker.plugins.module_utils import _seccomp as sc
+from ansible_collections.confine.docker.plugins.module_utils import _seccomp_docker as dd
 from ansible_collections.confine.docker.plugins.modules import seccomp_profile
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "seccomp")
 
 
 run = functools.partial(run_module, seccomp_profile.main)
+
+
+class FakeEngine:
+    """The target's dockerd as the module sees it: a version, or an error; every question is counted."""
+
+    def __init__(self):
+        self.version = "20.10.24+dfsg1"
+        self.error = None
+        self.asked = 0
+
+    def __call__(self):
+        self.asked += 1
+        if self.error:
+            raise dd.EngineError(self.error)
+        return self.version
+
+
+@pytest.fixture(autouse=True)
+def engine(monkeypatch):
+    fake = FakeEngine()
+    monkeypatch.setattr(seccomp_profile, "read_engine_version", fake)
+    return fake
+
+
+@pytest.fixture()
+def warnings(monkeypatch):
+    found = []
+    monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, message: found.append(message))
+    return found
 
 
 def test_check_real_check_real(tmp_path):
@@ -169,3 +205,105 @@ def test_failed_write_validation_leaves_old_file(tmp_path, monkeypatch):
     result = run({"path": str(path), "base": "empty", "allow": ["read"]})
     assert result["failed"] and "refused on re-read" in result["msg"]
     assert path.read_text() == "old\n" and sorted(os.listdir(tmp_path)) == ["p.json"]
+
+
+# --- the engine the default profile follows --------------------------------------------------------------------------
+
+
+def test_docker_default_follows_the_engine_on_the_target(tmp_path, engine):
+    path = tmp_path / "p.json"
+    old = run({"path": str(path)})
+    assert old["engine"] == {"version": "20.10.24+dfsg1", "source": "host", "described": "20.10.24", "changes": []}
+    assert "io_uring_setup" in old["profile"]["syscalls"][0]["names"] and "defaultErrnoRet" in old["profile"]
+    engine.version = "26.1.5+dfsg1"
+    new = run({"path": str(path)})
+    assert new["changed"] and new["engine"]["described"] == "26.1.5" and new["engine"]["source"] == "host"
+    assert new["engine"]["changes"] == ["23.0.0", "25.0.0", "25.0.3"]
+    names = new["profile"]["syscalls"][0]["names"]
+    assert "io_uring_setup" not in names and {"cachestat", "name_to_handle_at"} <= set(names)
+    assert new["profile"] == sc.generate("docker_default", engine="26.1.5")
+    assert run({"path": str(path)})["changed"] is False
+    assert engine.asked == 3
+
+
+def test_engine_option_pins_the_version_without_asking(tmp_path, engine):
+    engine.error = "cannot read the Docker Engine version from unix:///var/run/docker.sock"
+    result = run({"path": str(tmp_path / "p.json"), "engine": "26.1"}, check_mode=True, diff=True)
+    assert not result["failed"] and engine.asked == 0
+    assert result["engine"] == {"version": "26.1", "source": "option", "described": "26.1",
+                                "changes": ["23.0.0", "25.0.0", "25.0.3"]}
+    assert json.loads(result["diff"]["after"]) == sc.generate("docker_default", engine="26.1.5")
+    assert not (tmp_path / "p.json").exists()
+
+
+def test_no_engine_and_no_option_fails_clearly_and_writes_nothing(tmp_path, engine):
+    engine.error = ("cannot read the Docker Engine version from unix:///var/run/docker.sock ([Errno 2] No such file "
+                    "or directory): is dockerd running? give engine: (...)")
+    path = tmp_path / "p.json"
+    result = run({"path": str(path), "mode": "log"})
+    assert result["failed"] and "is dockerd running?" in result["msg"] and result["json_path"] == "engine"
+    assert not path.exists()
+    # Bases that do not follow an engine do not ask for one.
+    assert not run({"path": str(path), "base": "runtime_minimum"})["failed"]
+    assert engine.asked == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        ({"engine": "19.03.15"}, "older than 20.10"),
+        ({"engine": "20.1"}, 'write engine: "20.10" in quotes'),
+        ({"engine": "22.06"}, "is not a Docker release"),
+        ({"engine": "latest"}, "is not a Docker Engine version"),
+        ({"engine": "26.1", "base": "empty"}, "engine only applies to base docker_default"),
+        ({"engine": "26.1", "content": {"defaultAction": "SCMP_ACT_ALLOW"}}, "cannot be combined with engine"),
+    ],
+)
+def test_bad_engine_changes_nothing(tmp_path, args, fragment):
+    path = tmp_path / "p.json"
+    path.write_text("old\n")
+    result = run(dict(args, path=str(path)))
+    assert result["failed"] and fragment in result["msg"]
+    assert path.read_text() == "old\n" and sorted(os.listdir(tmp_path)) == ["p.json"]
+
+
+def test_newer_engine_warns_and_uses_the_newest_description(tmp_path, engine, warnings):
+    engine.version = "31.0.0"
+    result = run({"path": str(tmp_path / "p.json")})
+    assert not result["failed"] and result["engine"]["described"] == "29.7.2"
+    assert result["profile"] == sc.generate("docker_default", engine="29.7.2")
+    assert any("Docker Engine 31.0.0 is newer than the newest engine" in w for w in warnings)
+
+
+def test_drop_groups_work_on_every_engine(tmp_path):
+    args = {"path": str(tmp_path / "p.json"), "drop_groups": ["io_uring", "network", "cap_bpf"]}
+    for version in ("20.10.24", "26.1.5", "29.7.2"):
+        result = run(dict(args, engine=version))
+        policy = sc.effective_policy(result["profile"], ["CAP_BPF"], "x86_64", "6.1")
+        assert not {"io_uring_setup", "socket", "connect", "bpf"} & policy["allow"], version
+        assert not [r for r in result["profile"]["syscalls"] if "socket" in r["names"]], version
+
+
+def test_names_newer_than_libseccomp_are_accepted_with_a_warning(tmp_path, monkeypatch, warnings):
+    real = _libseccomp.load()
+
+    class OldLib:
+        """A libseccomp that knows every call of Docker's default profiles but listmount, statmount and mseal."""
+
+        version = "2.5.0"
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def exists(self, name, arch):
+            if name in {"listmount", "statmount", "mseal"}:
+                return False
+            return real.exists(name, arch) or (name in dd.described_names() and arch == "SCMP_ARCH_X86_64")
+
+    monkeypatch.setattr(_libseccomp, "load", OldLib)
+    result = run({"path": str(tmp_path / "p.json"), "engine": "28.5.2"})
+    assert not result["failed"] and (tmp_path / "p.json").exists()
+    assert any("does not know listmount, mseal, statmount (" in w for w in warnings), warnings
+    # A typo is still a typo.
+    typo = run({"path": str(tmp_path / "q.json"), "engine": "28.5.2", "allow": ["listmoutn"]})
+    assert typo["failed"] and "'listmoutn' is not a syscall" in typo["msg"]
