@@ -742,6 +742,21 @@ def seccomp_items(events, approve=(), containers=None, lib=None):
     return out
 
 
+def _conditionally_allowed(profile):
+    """``{name: "with argument conditions" | ...}`` for the names the profile allows only under a condition."""
+    plain, conditional = set(), {}
+    for rule in profile["syscalls"]:
+        if rule["action"] != "SCMP_ACT_ALLOW":
+            continue
+        if not rule.get("args") and not rule.get("includes") and not rule.get("excludes"):
+            plain.update(rule["names"])
+            continue
+        how = "with argument conditions" if rule.get("args") else "for some capabilities, architectures or kernels"
+        for name in rule["names"]:
+            conditional.setdefault(name, how)
+    return {name: how for name, how in conditional.items() if name not in plain}
+
+
 def widen_seccomp(profile, events, approve=(), containers=None, lib=None):
     """``(new_profile, added, refused)``: observed syscalls join the profile's unconditional allow-list."""
     try:
@@ -750,6 +765,15 @@ def widen_seccomp(profile, events, approve=(), containers=None, lib=None):
         raise WidenError("the seccomp profile is not valid: %s" % exc) from exc
     items = seccomp_items(_event_list(events, "seccomp"), approve, containers,
                           lib if lib is not None else _load_libseccomp())
+    conditional = _conditionally_allowed(profile)
+    for entry in items:
+        if entry.reason is None and entry.key in conditional and not entry.approved:
+            if entry.key in set(approve or ()):
+                entry.approved = True
+            else:
+                entry.refuse("guard", "%s: the profile allows it only %s, and the call logged fell outside that "
+                             "(Docker's default blocks it too); allowing it unconditionally would widen past the "
+                             "baseline" % (entry.key, conditional[entry.key]))
     wanted = [entry for entry in items if entry.reason is None]
     refused = [entry for entry in items if entry.reason is not None]
     new, names = _seccomp.add_allowed(profile, [entry.key for entry in wanted])

@@ -367,3 +367,23 @@ def test_narrowing_withholds_only_the_refused_rule():
     assert set(refused) == {("exec", "/tmp/bmz933qj"), ("exec", "/tmp/qrt118kp")}
     assert all("generalisation to /tmp/* withheld" in item["note"] for item in refused.values())
     assert result["report"].count("generalisation to /tmp/* withheld") == 2
+
+
+def test_seccomp_calls_the_profile_allows_only_conditionally_are_refused():
+    """socket(AF_VSOCK) is logged under a profile that allows socket except AF_VSOCK: allowing socket outright would
+    admit what Docker's default blocks."""
+    profile = {"defaultAction": "SCMP_ACT_LOG", "architectures": ["SCMP_ARCH_X86_64"], "syscalls": [
+        {"names": ["read"], "action": "SCMP_ACT_ALLOW"},
+        {"names": ["socket"], "action": "SCMP_ACT_ALLOW",
+         "args": [{"index": 0, "value": 40, "op": "SCMP_CMP_NE"}]},
+        {"names": ["reboot"], "action": "SCMP_ACT_ALLOW", "includes": {"caps": ["CAP_SYS_BOOT"]}},
+    ]}
+    events = [{"syscall": name, "nr": nr, "arch": "x86_64", "count": 1} for name, nr in
+              (("socket", 41), ("getpid", 39))]
+    result = _widen.widen("seccomp", profile, events)
+    assert [item["key"] for item in result["added"]] == ["getpid"]
+    (refused,) = result["refused"]
+    assert refused["key"] == "socket" and refused["category"] == "guard"
+    assert "only with argument conditions" in refused["reason"]
+    approved = _widen.widen("seccomp", profile, events, approve=["socket"])
+    assert sorted(item["key"] for item in approved["added"]) == ["getpid", "socket"]
