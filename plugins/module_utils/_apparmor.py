@@ -393,8 +393,9 @@ def normalize_spec(spec, name=None):
 
     net_in = _mapping(spec.get("network"), "network", ("raw", "packet", "protocols"))
     network = {
-        "raw": _bool(net_in.get("raw"), "network.raw"),
-        "packet": _bool(net_in.get("packet"), "network.packet"),
+        # None: the spec says nothing, and the profile denies nothing Docker's docker-default allows.
+        "raw": _bool(net_in.get("raw"), "network.raw", default=None),
+        "packet": _bool(net_in.get("packet"), "network.packet", default=None),
         "protocols": _string_list(net_in.get("protocols"), "network.protocols", _protocol),
     }
     return {
@@ -460,7 +461,10 @@ def template_context(spec):
             network_rules.append("raw")
         if spec["network"]["packet"] and "packet" not in network_rules:
             network_rules.append("packet")
-    return {"spec": spec, "name": spec["name"], "network_rules": network_rules}
+    from ansible_collections.confine.docker.plugins.module_utils._apparmor_template import DOCKER_DEFAULT_DENY
+
+    return {"spec": spec, "name": spec["name"], "network_rules": network_rules,
+            "docker_default_deny": DOCKER_DEFAULT_DENY}
 
 
 # ------------------------------------------------------------------------------------------------ profile text edits

@@ -10,11 +10,37 @@ complain mode reports every write or exec the spec does not cover. On top of tha
 
 The spec's denials (read-only, denied exec, no-access paths) are ``audit deny`` rules: in enforce mode they deny and
 log ``apparmor="DENIED"``, in complain mode the kernel lets the access through and logs ``apparmor="ALLOWED"``, so
-complain mode shows what enforce would break. The docker-default protections are plain ``deny`` rules, which the
-kernel applies (quietly) in complain mode too.
+complain mode shows what enforce would break.
+
+The trial must be harmless: an image that runs under ``docker-default`` runs unchanged under the trial profile. A
+deny rule holds in complain mode too, so the profile carries no deny rule that ``docker-default`` does not carry
+(:data:`DOCKER_DEFAULT_DENY`, rendered as ``audit deny`` so that a hit is logged and reviewed) unless the spec asks
+for it: ``network.raw: false`` and ``network.packet: false`` deny raw ``inet``/``inet6`` and ``packet`` sockets, the
+spec's file denials deny what they name.
 """
 
 from __future__ import annotations
+
+# The denials of Docker's docker-default profile (moby profiles/apparmor/template.go): writes to /proc outside the
+# process directories and /proc/sys/kernel/shm*, SysRq, kernel memory, mount, /sys outside cgroups, firmware,
+# powercap (energy counters, a side channel) and the security file system.
+DOCKER_DEFAULT_DENY = (
+    "@{PROC}/* w",
+    "@{PROC}/{[^1-9],[^1-9][^0-9],[^1-9s][^0-9y][^0-9s],[^1-9][^0-9][^0-9][^0-9/]*}/** w",
+    "@{PROC}/sys/[^k]** w",
+    "@{PROC}/sys/kernel/{?,??,[^s][^h][^m]**} w",
+    "@{PROC}/sysrq-trigger rwklx",
+    "@{PROC}/kcore rwklx",
+    "mount",
+    "/sys/[^f]*/** wklx",
+    "/sys/f[^s]*/** wklx",
+    "/sys/fs/[^c]*/** wklx",
+    "/sys/fs/c[^g]*/** wklx",
+    "/sys/fs/cg[^r]*/** wklx",
+    "/sys/firmware/** rwklx",
+    "/sys/devices/virtual/powercap/** rwklx",
+    "/sys/kernel/security/** rwklx",
+)
 
 TEMPLATE_OPTIONS = {
     "trim_blocks": True,
@@ -38,11 +64,11 @@ profile {{ name }} flags=(attach_disconnected,mediate_deleted) {
 {% else %}
   network,
 {% endif %}
-{% if not spec.network.raw %}
+{% if spec.network.raw is sameas false %}
   audit deny network inet raw,
   audit deny network inet6 raw,
 {% endif %}
-{% if not spec.network.packet %}
+{% if spec.network.packet is sameas false %}
   audit deny network packet,
 {% endif %}
 
@@ -84,22 +110,10 @@ profile {{ name }} flags=(attach_disconnected,mediate_deleted) {
   signal (send,receive) peer={{ name }},
   ptrace (trace,read,tracedby,readby) peer={{ name }},
 
-  # Protections of Docker's docker-default profile
-  deny @{PROC}/* w,
-  deny @{PROC}/{[^1-9],[^1-9][^0-9],[^1-9s][^0-9y][^0-9s],[^1-9][^0-9][^0-9][^0-9/]*}/** w,
-  deny @{PROC}/sys/[^k]** w,
-  deny @{PROC}/sys/kernel/{?,??,[^s][^h][^m]**} w,
-  deny @{PROC}/sysrq-trigger rwklx,
-  deny @{PROC}/kcore rwklx,
-  deny mount,
-  deny /sys/[^f]*/** wklx,
-  deny /sys/f[^s]*/** wklx,
-  deny /sys/fs/[^c]*/** wklx,
-  deny /sys/fs/c[^g]*/** wklx,
-  deny /sys/fs/cg[^r]*/** wklx,
-  deny /sys/firmware/** rwklx,
-  deny /sys/devices/virtual/powercap/** rwklx,
-  deny /sys/kernel/security/** rwklx,
+  # Protections of Docker's docker-default profile, audited: a hit during the trial is logged and reviewed
+{% for rule in docker_default_deny %}
+  audit deny {{ rule }},
+{% endfor %}
 {% if spec.extra_rules %}
 
   # Extra rules

@@ -557,7 +557,9 @@ def _covered_in_spec(entry, spec, coverage):
     if entry.kind == "network":
         network = spec["network"]
         if entry.apply[0] == "network_raw":
-            return network["packet"] if entry.apply[1] == "packet" else network["raw"]
+            allowed = network["packet"] if entry.apply[1] == "packet" else network["raw"]
+            # Unset and no protocol list: the profile's "network," allows it.
+            return allowed is True or (allowed is None and not network["protocols"])
         return not network["protocols"] or entry.apply[1] in network["protocols"]
     if entry.kind == "signal":
         return entry.peer == spec["name"] or (entry.access == "receive" and entry.peer == "unconfined") or \

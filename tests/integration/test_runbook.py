@@ -85,6 +85,8 @@ CONTAINERS = [{"name": CONTAINER, "image": IMAGE, "run": {"command": ["sleep", "
         ([{"image": IMAGE}], "name"),
         ([{"name": CONTAINER, "image": IMAGE, "colour": "red"}], "colour"),
         ([{"name": CONTAINER, "image": IMAGE}, {"name": CONTAINER, "image": IMAGE}], "more than once"),
+        ([{"name": "../escape", "image": IMAGE}], "not a container name"),
+        ([{"name": "web\n", "image": IMAGE}], "not a container name"),
     ],
 )
 def test_schema_errors_stop_before_any_change(workdir, containers, message):
@@ -93,6 +95,22 @@ def test_schema_errors_stop_before_any_change(workdir, containers, message):
     assert message in proc.stdout
     assert subprocess.run([DOCKER, "inspect", CONTAINER], capture_output=True, check=False).returncode != 0
     assert not os.path.exists(os.path.join(workdir, "state", CONTAINER))
+    assert not os.path.exists(os.path.join(workdir, "escape"))
+
+
+def test_a_container_that_stops_during_its_trial_ends_the_run_with_what_explains_it(workdir):
+    containers = [{"name": CONTAINER, "image": IMAGE,
+                   "run": {"command": ["sh", "-c", "echo the app gives up; sleep 3; exit 3"]},
+                   "workload": {"commands": [["true"]]}}]
+    assert _play(workdir, "complain", containers).returncode == 0
+    subprocess.run([DOCKER, "wait", CONTAINER], capture_output=True, check=True, timeout=60)
+    proc = _play(workdir, "collect", containers)
+    assert proc.returncode != 0
+    assert "stopped (exit code 3) during its trial (before its workload)" in proc.stdout, proc.stdout
+    assert "the app gives up" in proc.stdout
+    assert "A DENIED record comes from a deny rule" in proc.stdout
+    # The workload was not driven against the stopped container.
+    assert "Run the workload commands" not in proc.stdout
 
 
 def test_complain_deploys_a_log_mode_seccomp_profile_and_is_idempotent(workdir):

@@ -97,7 +97,7 @@ def test_normalize_fills_every_key_and_deduplicates():
     assert spec["filesystem"]["writable_paths"] == ["/tmp/**"]
     assert spec["filesystem"]["deny_exec"] == []
     assert spec["capabilities"] == {"allow": [], "deny": []}
-    assert spec["network"] == {"raw": False, "packet": False, "protocols": []}
+    assert spec["network"] == {"raw": None, "packet": None, "protocols": []}
     assert spec["extra_rules"] == []
 
 
@@ -158,9 +158,26 @@ def test_template_carries_docker_default_protections_and_the_spec():
         assert rule in text, rule
     assert "audit deny /bin/sh" in text
     assert "/usr/bin/python3*" in text
-    # Raw and packet denials name the families they mean and are logged; netlink (PAM's audit, iproute2) is not.
-    assert "audit deny network inet raw,\n  audit deny network inet6 raw,\n  audit deny network packet," in text
-    assert "deny network raw," not in text and "\n  network raw," not in text
+    # A spec that says nothing about raw sockets denies none (docker-default does not); the protocols listed are an
+    # allow-list, so raw sockets are simply not allowed.
+    assert "deny network" not in text and "\n  network raw," not in text
+    # Asked for, raw and packet denials name the families they mean and are logged; netlink (PAM's audit) is not.
+    strict = render(dict(SPEC, network={"protocols": ["tcp"], "raw": False, "packet": False}))
+    assert "audit deny network inet raw,\n  audit deny network inet6 raw,\n  audit deny network packet," in strict
+    assert "deny network raw," not in strict
+
+
+def test_trial_render_of_an_empty_spec_denies_nothing_docker_default_allows():
+    from ansible_collections.confine.docker.plugins.module_utils._apparmor_template import DOCKER_DEFAULT_DENY
+
+    text = render({"name": "app"})
+    denials = [line.strip().rstrip(",") for line in text.splitlines() if " deny " in " " + line.strip() + " "]
+    assert denials, text
+    # Every denial the project adds is audited, and each one is one of docker-default's.
+    assert all(line.startswith("audit deny ") for line in denials), denials
+    assert [line[len("audit deny "):] for line in denials] == list(DOCKER_DEFAULT_DENY)
+    # An empty spec: every network family and type, every read.
+    assert "\n  network,\n" in text and "\n  /** r,\n" in text
 
 
 def test_template_output_is_stable():

@@ -129,7 +129,7 @@ def test_spec_widening_adds_workload_and_refuses_attacks(events):
         "/tmp/tmp*": "w",
     }
     assert spec["capabilities"]["allow"] == ["net_bind_service"]
-    assert spec["network"] == {"raw": False, "packet": False, "protocols": ["tcp"]}
+    assert spec["network"] == {"raw": None, "packet": None, "protocols": ["tcp"]}
     assert spec["filesystem"]["allow_exec"] == []
     refused = {item["key"]: item for item in result["refused"]}
     assert set(refused) == {"capability sys_admin", "network inet raw", "/usr/bin/dash", "/etc/shadow",
