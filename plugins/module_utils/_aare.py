@@ -415,7 +415,14 @@ def tokens_contained(inner, outer):
 def contains(outer, inner, unknown="any"):
     """Whether every path ``inner`` matches is matched by ``outer`` (conservative: False when not shown)."""
     outer_alts = alternatives(outer, "none")
-    return all(any(tokens_contained(alt, out) for out in outer_alts) for alt in alternatives(inner, unknown))
+    for alt in alternatives(inner, unknown):
+        literal = literal_text(alt)
+        if literal is not None:
+            if not matches(outer, literal):
+                return False
+        elif not any(tokens_contained(alt, out) for out in outer_alts):
+            return False
+    return True
 
 
 # ---------------------------------------------------------------------------------------------------------- escaping

@@ -104,31 +104,53 @@ def glob_matches(glob, path):
         return False
 
 
-_RANDOM_RE = re.compile(r"^(?=.*\d)(?=.*[A-Za-z])[A-Za-z0-9_]{6,}$")
+_MIXED_RE = re.compile(r"^(?=.*\d)(?=.*[A-Za-z])[A-Za-z0-9_]{6,}$")
+# A word and a number (worker17, 2619_fsm): a counter, not random.
+_COUNTER_SHAPE_RE = re.compile(r"^(?:[A-Za-z]+[-_.]?[0-9]+|[0-9]+[-_.]?[A-Za-z]+)$")
+
+
+def _is_random(text):
+    """Letters and digits mixed in a run of name characters (k3v9x_2q, 0f3a9c2d...), not a word and a number."""
+    return bool(_MIXED_RE.match(text)) and not _COUNTER_SHAPE_RE.match(text)
 _NAME_RUN_RE = re.compile(r"^[A-Za-z0-9_]{6,}$")
 _SUFFIX_RE = re.compile(r"^(.*[-_.])([A-Za-z0-9_]{6,})$")  # name-<random>, .tmp-<random>
+_TMP_END_RE = re.compile(r"tmp[-_.]$", re.I)
 _NUMBERED_RE = re.compile(r"^(.*[-_.])?(\d+)((?:\.[A-Za-z][A-Za-z0-9]*)*)$")
+SYSTEM_TREES = frozenset(("usr", "lib", "lib32", "lib64", "libx32", "bin", "sbin", "etc", "boot", "opt"))
+# A run of digits that ends at a separator or the end of the name (a counter, a pid, an OID), not inside a word.
+_DIGIT_RUN_RE = re.compile(r"(?<![0-9])[0-9]+(?=[-_.]|$)")
 
 
-def _generalise_component(component, last):
-    """The pattern for one path component: escaped literal text, with pids, counters and random runs as globs."""
+def _generalise_component(component, last, counters=True):
+    """The pattern for one path component: escaped literal text, with pids, counters and random runs as globs.
+
+    ``counters``: digit runs inside names are counters (a program's own files), not versions (system trees).
+    """
     esc = _aare.escape
     if component.isdigit():
         return "[0-9]*"
     for prefix in ("tmp.", "tmp"):  # mktemp, Python's tempfile: any run of name characters is random
         if component.startswith(prefix) and _NAME_RUN_RE.match(component[len(prefix) :]):
             return esc(prefix) + "*"
+    match = _SUFFIX_RE.match(component)
+    if match and (_is_random(match.group(2)) or _TMP_END_RE.search(match.group(1))):
+        return esc(match.group(1)) + "*"
+    head, sep, tail = component.rpartition(".")
+    if sep and head and _is_random(head) and len(head) >= 8 and not tail.isdigit():
+        return "*." + esc(tail)
+    if _is_random(component) and len(component) >= 8 and sum(c.isdigit() for c in component) >= 2:
+        return "*"
+    if counters and any(c.isalpha() for c in component):
+        # Counters, pids and OIDs inside a name: pgsql_tmp21.0.fileset, 1247_vm, worker-17.log, 906978.json.
+        out, last_end = [], 0
+        for found in _DIGIT_RUN_RE.finditer(component):
+            out.append(esc(component[last_end : found.start()]) + "[0-9]*")
+            last_end = found.end()
+        if out:
+            return "".join(out) + esc(component[last_end:])
     match = _NUMBERED_RE.match(component) if last else None
     if match:
         return esc(match.group(1) or "") + "[0-9]*" + esc(match.group(3))
-    match = _SUFFIX_RE.match(component)
-    if match and (_RANDOM_RE.match(match.group(2)) or "tmp" in match.group(1).lower()):
-        return esc(match.group(1)) + "*"
-    head, sep, tail = component.rpartition(".")
-    if sep and head and _RANDOM_RE.match(head) and len(head) >= 8 and not tail.isdigit():
-        return "*." + esc(tail)
-    if _RANDOM_RE.match(component) and len(component) >= 8 and sum(c.isdigit() for c in component) >= 2:
-        return "*"
     return esc(component)
 
 
@@ -149,7 +171,10 @@ def generalise_path(path):
         return "@{PROC}/" + "/".join(out)
     trailing = path.endswith("/")
     parts = path.strip("/").split("/")
-    out = [_generalise_component(part, index == len(parts) - 1) if part else part for index, part in enumerate(parts)]
+    # Names in the system's own trees carry versions (python3.11, x86_64), not counters: those stay as they are.
+    counters = parts[0] not in SYSTEM_TREES
+    out = [_generalise_component(part, index == len(parts) - 1, counters) if part else part
+           for index, part in enumerate(parts)]
     return "/" + "/".join(out) + ("/" if trailing and out != [""] else "")
 
 
@@ -196,6 +221,8 @@ class Item:
         self.category = None  # guard, conflict, malformed, unsupported
         self.approved = False
         self.note_text = None  # why a glob was narrowed to this literal
+        self.baseline = None  # for a refused item: whether the baseline blocks it too (blocks, allows, unknown)
+        self.perms = ""  # file items: the permissions of the rule
 
     def note(self, event, example=None):
         self.count += event.get("count") or 1
@@ -232,6 +259,8 @@ class Item:
             out["approved"] = True
         if self.note_text:
             out["note"] = self.note_text
+        if self.baseline:
+            out["baseline"] = self.baseline
         return out
 
 
@@ -386,6 +415,7 @@ def _classify(event, items, files, written, coverage, approve):
             if denial:
                 pattern = _aare.escape(path)
                 entry = items.get("file", pattern, _aa_rules.file_rule(pattern, perms), None)
+                entry.perms = merge_perms(entry.perms, perms)
                 entry.note(event, path)
                 conflict = "the spec denies it (%s); remove or narrow that entry by hand if the access is wanted" % (
                     denial)
@@ -421,7 +451,7 @@ def _file_item(items, pattern, perms, events, paths):
             perms = ""
     if perms:
         entry = items.get("file", pattern, None, ("files", pattern))
-        entry.perms = merge_perms(getattr(entry, "perms", ""), perms)
+        entry.perms = merge_perms(entry.perms, perms)
         entry.rule = _aa_rules.file_rule(pattern, entry.perms)
         made.append(entry)
     for entry in made:
@@ -783,6 +813,82 @@ def widen_seccomp(profile, events, approve=(), containers=None, lib=None):
     return new, added, refused
 
 
+# ------------------------------------------------------------------------------------------------------ baseline
+
+
+def _docker_default_denials():
+    """Docker's docker-default denials as ``(pattern, perms)`` (mount apart), from the template's data."""
+    from ansible_collections.confine.docker.plugins.module_utils._apparmor_template import DOCKER_DEFAULT_DENY
+
+    out = []
+    for rule in DOCKER_DEFAULT_DENY:
+        pattern, _sep, perms = rule.rpartition(" ")
+        if pattern:
+            out.append((pattern, set(perms)))
+    return out
+
+
+DOCKER_DEFAULT_RECEIVES_FROM = ("unconfined", "runc", "crun")
+
+
+def docker_default_blocks(entry, own):
+    """``"blocks"``, ``"allows"`` or ``"unknown"``: what Docker's docker-default profile does with a refused item
+    (with ``own``, the container's profile, standing for docker-default itself)."""
+    if entry.kind in ("malformed", "other") or entry.category == "unsupported":
+        return "unknown"
+    if entry.kind == "mount":
+        return "allows" if entry.key.startswith("umount") else "blocks"
+    if entry.kind == "signal":
+        if entry.access == "receive" and entry.peer in DOCKER_DEFAULT_RECEIVES_FROM:
+            return "allows"
+        return "allows" if entry.peer == own or entry.peer.startswith(own + "//") else "blocks"
+    if entry.kind == "ptrace":
+        return "allows" if entry.peer == own or entry.peer.startswith(own + "//") else "blocks"
+    if entry.kind in ("file", "exec"):
+        wanted = {"x"} if entry.kind == "exec" else _guard.perm_set(entry.perms)
+        denials = _docker_default_denials()
+        for perm in wanted:
+            if not any(perm in perms and _aare.contains(pattern, entry.key) for pattern, perms in denials):
+                return "allows"
+        return "blocks"
+    return "allows"  # capabilities, network: docker-default allows every one the container has
+
+
+def _classify_apparmor_baseline(refused, baseline, own):
+    for entry in refused:
+        entry.baseline = docker_default_blocks(entry, own) if baseline == "docker_default" else "unknown"
+
+
+def _classify_seccomp_baseline(refused, baseline, caps):
+    policy = None
+    if isinstance(baseline, dict):
+        try:
+            policy = _seccomp.effective_policy(baseline, _docker_caps() if caps is None else caps)
+        except _seccomp.SeccompError as exc:
+            raise WidenError("the seccomp baseline is not valid: %s" % exc) from exc
+    for entry in refused:
+        if policy is None or entry.category in ("malformed", "unsupported"):
+            entry.baseline = "unknown"
+        else:
+            entry.baseline = "allows" if entry.key in policy["allow"] else "blocks"
+
+
+def _docker_caps():
+    from ansible_collections.confine.docker.plugins.module_utils import _seccomp_docker
+
+    return _seccomp_docker.DEFAULT_CAPS
+
+
+def container_caps(add=(), drop=()):
+    """The capabilities of a container Docker starts with ``--cap-add``/``--cap-drop`` (``ALL`` included)."""
+    names = {("CAP_" + cap.upper()) if not cap.upper().startswith("CAP_") else cap.upper() for cap in add or ()}
+    dropped = {("CAP_" + cap.upper()) if not cap.upper().startswith("CAP_") else cap.upper() for cap in drop or ()}
+    base = set() if "CAP_ALL" in dropped else set(_docker_caps())
+    if "CAP_ALL" in names:
+        base |= {"CAP_" + cap.upper() for cap in _apparmor.CAPABILITIES}
+    return sorted((base | names) - dropped - {"CAP_ALL"})
+
+
 # -------------------------------------------------------------------------------------------------------- report
 
 
@@ -847,11 +953,18 @@ def render_report(kind, name, added, refused, events_total=None):
     return "\n".join(lines)
 
 
-def widen(kind, profile, events, approve=(), name=None, containers=None):
+def widen(kind, profile, events, approve=(), name=None, containers=None, baseline=None, caps=None):
     """Widen ``profile`` (spec dict, profile text or seccomp profile) with ``events``.
 
-    Returns ``{"profile", "format", "name", "added", "refused", "report"}``; ``added``/``refused`` are lists of
-    dicts (type, key, rule, count, examples, comm, first/last seen, reason, category).
+    ``baseline`` is what the container would run under without the collection: ``"docker_default"`` for AppArmor
+    (Docker's docker-default profile), a seccomp profile (Docker's default of the engine) for seccomp, with ``caps``
+    the capabilities the container has (Docker's default set when None). Each refused item then says whether the
+    baseline blocks it too (``baseline: blocks``; enforcing it as refused changes nothing the container had) or
+    allows it (``allows``: it needs an approval or it stays denied); ``blockers`` are the keys of the refused items
+    that are not blocked by the baseline.
+
+    Returns ``{"profile", "format", "name", "added", "refused", "blockers", "report"}``; ``added``/``refused`` are
+    lists of dicts (type, key, rule, count, examples, comm, first/last seen, reason, category, baseline).
     """
     if kind not in KINDS:
         raise WidenError("kind must be one of %s" % ", ".join(KINDS))
@@ -859,14 +972,17 @@ def widen(kind, profile, events, approve=(), name=None, containers=None):
         new, added, refused = widen_seccomp(profile, events, approve, containers)
         fmt, label = "seccomp", name or "seccomp profile"
         total = len(_event_list(events, "seccomp"))
+        _classify_seccomp_baseline(refused, baseline, caps)
     elif isinstance(profile, dict):
         new, added, refused = widen_apparmor_spec(profile, events, approve)
         fmt, label = "spec", new["name"]
         total = len(_event_list(events, "apparmor"))
+        _classify_apparmor_baseline(refused, baseline, label)
     elif isinstance(profile, str):
         new, added, refused = widen_apparmor_text(profile, events, name, approve)
         fmt, label = "text", name or profile_names(profile)[0]
         total = len(_event_list(events, "apparmor"))
+        _classify_apparmor_baseline(refused, baseline, label)
     else:
         raise WidenError("an AppArmor profile is a spec (a dict) or profile text (a string)")
     added = [entry.as_dict() for entry in added]
@@ -877,5 +993,6 @@ def widen(kind, profile, events, approve=(), name=None, containers=None):
         "name": label,
         "added": added,
         "refused": refused,
+        "blockers": [entry["key"] for entry in refused if entry.get("baseline") != "blocks"],
         "report": render_report(kind, label, added, refused, total),
     }

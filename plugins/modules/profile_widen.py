@@ -90,6 +90,35 @@ options:
         installed. Specs are validated by the collection's spec validator in any case.
     type: bool
     default: true
+  baseline:
+    description:
+      - What the container would run under without the collection, to tell which refused items change nothing
+        (RV(refused[].baseline)). V(docker_default) is Docker's C(docker-default) AppArmor profile, or Docker's
+        default seccomp profile of the engine on the target (or of O(engine)) for the container's capabilities;
+        V(none) classifies nothing.
+      - A refused item the baseline blocks too is enforced as refused without changing what the container had; the
+        others are listed in RV(blockers) and need an approval (or stay denied).
+    type: str
+    choices: [docker_default, none]
+    default: docker_default
+  engine:
+    description:
+      - With O(kind=seccomp) and O(baseline=docker_default), the Docker Engine version whose default profile is the
+        baseline. Without it the engine on the target is asked; when none answers, nothing is classified.
+    type: str
+  capabilities:
+    description:
+      - With O(kind=seccomp), the capabilities the container is given on top of Docker's default set (its
+        C(--cap-add)), for the baseline's conditional rules.
+    type: list
+    elements: str
+    default: []
+  cap_drop:
+    description:
+      - With O(kind=seccomp), the capabilities the container drops (its C(--cap-drop), C(ALL) included).
+    type: list
+    elements: str
+    default: []
 notes:
   - The module does not load anything into the kernel; C(confine.docker.apparmor_profile) and
     C(confine.docker.seccomp_profile) install the new version, and a rollback restores the previous one.
@@ -151,11 +180,20 @@ added:
   sample:
     - {type: file, key: "/var/log/app/worker-[0-9]*.log", rule: "/var/log/app/worker-[0-9]*.log w,", count: 4,
        examples: [/var/log/app/worker-17.log], comm: [python3]}
+blockers:
+  description:
+    - The keys of the refused items that the baseline does not block (or whose baseline is not known): they need
+      an approval before enforcement, or they stay denied.
+  returned: always
+  type: list
+  elements: str
+  sample: [/etc/nginx/conf.d/default.conf]
 refused:
   description:
     - What was not added and why. C(category) is C(guard) (a possible attack, or a need for approval),
-      C(conflict) (the profile denies it explicitly) or C(unsupported) (no rule is generated; review by hand).
-      C(key) is what O(approve) takes.
+      C(conflict) (the profile denies it explicitly), C(malformed) (not a record the kernel writes) or
+      C(unsupported) (no rule is generated; review by hand). C(key) is what O(approve) takes. C(baseline) is
+      C(blocks) when the baseline denies it too, C(allows), or C(unknown).
   returned: always
   type: list
   elements: dict
@@ -187,8 +225,13 @@ from ansible_collections.confine.docker.plugins.module_utils._io import (
     backup_file,
     read_text,
 )
-from ansible_collections.confine.docker.plugins.module_utils._seccomp import canonical_json
-from ansible_collections.confine.docker.plugins.module_utils._widen import WidenError, widen
+from ansible_collections.confine.docker.plugins.module_utils._seccomp import (
+    SeccompError,
+    canonical_json,
+    docker_default_profile,
+)
+from ansible_collections.confine.docker.plugins.module_utils._seccomp_docker import EngineError, read_engine_version
+from ansible_collections.confine.docker.plugins.module_utils._widen import WidenError, container_caps, widen
 
 
 def load_current(module):
@@ -204,6 +247,21 @@ def load_current(module):
         except ValueError as exc:
             raise WidenError("src %s is not valid JSON: %s" % (params["src"], exc)) from exc
     return text
+
+
+def seccomp_baseline(module):
+    """Docker's default seccomp profile of O(engine) or of the target's engine; None (with a warning) without one."""
+    version = module.params["engine"]
+    if version is None:
+        try:
+            version = read_engine_version()
+        except EngineError as exc:
+            module.warn("no seccomp baseline: %s; every refused syscall is listed as a blocker" % exc)
+            return None
+    try:
+        return docker_default_profile(version)
+    except SeccompError as exc:
+        raise WidenError("engine: %s" % exc) from exc
 
 
 def render(result):
@@ -222,9 +280,15 @@ def run(module):
             current = json.loads(current)
         except ValueError as exc:
             raise WidenError("the seccomp profile is not valid JSON: %s" % exc) from exc
+    baseline, caps = None, None
+    if params["baseline"] == "docker_default":
+        baseline = "docker_default"
+        if params["kind"] == "seccomp":
+            baseline = seccomp_baseline(module)
+            caps = container_caps(params["capabilities"], params["cap_drop"])
     result = widen(params["kind"], current, params["events"], approve=params["approve"], name=params["name"],
-                   containers=params["containers"] or None)
-    out = {key: result[key] for key in ("profile", "format", "added", "refused", "report")}
+                   containers=params["containers"] or None, baseline=baseline, caps=caps)
+    out = {key: result[key] for key in ("profile", "format", "added", "refused", "blockers", "report")}
     new_text = render(result)
     if result["format"] == "text" and params["validate"] and result["added"]:
         binary = module.get_bin_path("apparmor_parser")
@@ -263,6 +327,10 @@ def main():
             "dest": {"type": "path"},
             "backup": {"type": "bool", "default": False},
             "validate": {"type": "bool", "default": True},
+            "baseline": {"type": "str", "default": "docker_default", "choices": ["docker_default", "none"]},
+            "engine": {"type": "str"},
+            "capabilities": {"type": "list", "elements": "str", "default": []},
+            "cap_drop": {"type": "list", "elements": "str", "default": []},
         },
         required_one_of=[("profile", "src")],
         mutually_exclusive=[("profile", "src")],

@@ -95,6 +95,8 @@ def test_unknown_variables_count_as_anything_for_intersection_and_nothing_for_ma
         ("/proc/@{pid}/oom_score_adj", "/proc/*/oom_score_adj", False),
         ("/a/**", "/a/{b,c}/*", True),
         ("/a/**", "/{a,b}/c", False),
+        ("@{PROC}/sys/kernel/{?,??,[^s][^h][^m]**}", "@{PROC}/sys/kernel/core_pattern", True),
+        ("@{PROC}/sys/kernel/{?,??,[^s][^h][^m]**}", "@{PROC}/sys/kernel/shmmax", False),
     ],
 )
 def test_contains_is_conservative(outer, inner, expected):

@@ -70,10 +70,18 @@ def keys(items):
         ("/var/cache/app/a1b2c3d4e5f6", "/var/cache/app/*"),
         ("/usr/lib/python3.11/json/__init__.py", "/usr/lib/python3.11/json/__init__.py"),
         ("/var/lib/app/records.db", "/var/lib/app/records.db"),
-        ("/var/lib/app/my data,v1.json", "/var/lib/app/my\\040data\\,v1.json"),
+        ("/var/lib/app/my data,v1.json", "/var/lib/app/my\\040data\\,v[0-9]*.json"),
         ("/etc/nginx/nginx.conf", "/etc/nginx/nginx.conf"),
         ("/var/lib/app/records/906978.json", "/var/lib/app/records/[0-9]*.json"),
         ("/var/lib/app/2023.log", "/var/lib/app/[0-9]*.log"),
+        ("/var/lib/postgresql/15/main/base/pgsql_tmp/pgsql_tmp21.0.fileset/",
+         "/var/lib/postgresql/[0-9]*/main/base/pgsql_tmp/pgsql_tmp[0-9]*.[0-9]*.fileset/"),
+        ("/var/lib/postgresql/15/main/base/16384/1247_vm", "/var/lib/postgresql/[0-9]*/main/base/[0-9]*/[0-9]*_vm"),
+        ("/var/lib/postgresql/15/main/base/16384/2619_fsm", "/var/lib/postgresql/[0-9]*/main/base/[0-9]*/[0-9]*_fsm"),
+        ("/var/lib/postgresql/15/main/pg_wal/000000010000000000000001",
+         "/var/lib/postgresql/[0-9]*/main/pg_wal/[0-9]*"),
+        ("/var/lib/redis/temp-1234.rdb", "/var/lib/redis/temp-[0-9]*.rdb"),
+        ("/var/lib/app/backup-2.partial", "/var/lib/app/backup-[0-9]*.partial"),
     ],
 )
 def test_generalise_path(path, expected):
@@ -387,3 +395,50 @@ def test_seccomp_calls_the_profile_allows_only_conditionally_are_refused():
     assert "only with argument conditions" in refused["reason"]
     approved = _widen.widen("seccomp", profile, events, approve=["socket"])
     assert sorted(item["key"] for item in approved["added"]) == ["getpid", "socket"]
+
+
+def test_refused_items_say_whether_docker_default_blocks_them_too(events):
+    result = _widen.widen("apparmor", SPEC, events, baseline="docker_default")
+    baseline = {item["key"]: item["baseline"] for item in result["refused"]}
+    # docker-default denies mount and writes to /proc/sys/kernel (but shm*): enforcing them as refused changes
+    # nothing the container had. It allows writing /etc/shadow, running a shell, raw sockets, every capability.
+    assert baseline["mount fstype=tmpfs options=(rw) tmpfs -> /mnt/"] == "blocks"
+    assert baseline["@{PROC}/sys/kernel/core_pattern"] == "blocks"
+    assert baseline["/etc/shadow"] == "allows"
+    assert baseline["/usr/bin/dash"] == "allows"
+    assert baseline["network inet raw"] == "allows"
+    assert baseline["capability sys_admin"] == "allows"
+    assert sorted(result["blockers"]) == sorted(key for key, value in baseline.items() if value != "blocks")
+    # Without a baseline nothing is known to be blocked: every refusal needs a decision.
+    assert sorted(_widen.widen("apparmor", SPEC, events)["blockers"]) == sorted(baseline)
+
+
+def test_signals_and_ptrace_across_profiles_are_blocked_by_docker_default_too():
+    evts = [event(operation="signal", signal="kill", peer="other", requested_mask="send"),
+            event(operation="signal", signal="term", peer="runc", requested_mask="receive"),
+            event(operation="ptrace", peer="other", requested_mask="read")]
+    result = _widen.widen("apparmor", {"name": "confine-web"}, evts, baseline="docker_default")
+    baseline = {item["key"]: item["baseline"] for item in result["refused"]}
+    assert baseline == {"signal send kill peer=other": "blocks", "ptrace read peer=other": "blocks"}
+    assert result["blockers"] == []
+
+
+def test_seccomp_refusals_docker_default_blocks_are_not_blockers():
+    """keyctl (runuser's pam_keyinit) is blocked by Docker's default as well: enforcing it as refused changes
+    nothing; ptrace is allowed by Docker's default on kernels 4.8+ and needs an approval."""
+    baseline = _seccomp.docker_default_profile("26.1.5")
+    events = [{"syscall": name, "nr": nr, "arch": "x86_64", "count": 1} for name, nr in
+              (("keyctl", 250), ("ptrace", 101), ("mount", 165))]
+    result = _widen.widen("seccomp", LOG_PROFILE, events, baseline=baseline)
+    refused = {item["key"]: item["baseline"] for item in result["refused"]}
+    assert refused == {"keyctl": "blocks", "ptrace": "allows", "mount": "blocks"}
+    assert result["blockers"] == ["ptrace"]
+    with_sys_admin = _widen.widen("seccomp", LOG_PROFILE, events, baseline=baseline,
+                                  caps=_widen.container_caps(add=["SYS_ADMIN"]))
+    assert sorted(with_sys_admin["blockers"]) == ["mount", "ptrace"]
+
+
+def test_container_caps():
+    assert "CAP_CHOWN" in _widen.container_caps()
+    assert "CAP_AUDIT_WRITE" not in _widen.container_caps(drop=["AUDIT_WRITE"])
+    assert _widen.container_caps(add=["NET_ADMIN"], drop=["ALL"]) == ["CAP_NET_ADMIN"]
