@@ -229,6 +229,8 @@ def judge_ptrace(peer, own):
 
 
 MOUNT_REASON = "mount operations: a container escape primitive"
+TRANSITION_REASON = "changes its own AppArmor confinement (change_profile/change_onexec): leaves the profile"
+USERNS_REASON = "creates user namespaces: the first step of many container escapes"
 
 # ---------------------------------------------------------------------------------------------------------- seccomp
 

@@ -41,6 +41,7 @@ class WidenError(Exception):
 
 
 MOUNT_OPERATIONS = ("mount", "remount", "umount", "pivotroot")
+TRANSITION_OPERATIONS = ("change_onexec", "change_profile", "change_hat")
 FILE_OPERATIONS = frozenset(
     (
         "open",
@@ -401,6 +402,12 @@ def _classify(event, items, files, written, coverage, approve):
         rule = _aa_rules.mount_rule(operation, event.get("name"), event.get("srcname"), event.get("fstype"),
                                     _aa_rules.mount_flags(event.get("flags")))
         items.get("mount", rule[:-1], rule, ("extra_rules", rule)).note(event)
+    elif operation in TRANSITION_OPERATIONS:
+        target = _aa_rules.label(event.get("name") or event.get("target") or "unknown", "name")
+        key = "%s %s" % (operation, target)
+        items.get("transition", key, "# " + key, None).note(event)
+    elif operation == "userns_create":
+        items.get("userns", "userns create", "userns create,", ("extra_rules", "userns create,")).note(event)
     elif event.get("name") and operation in FILE_OPERATIONS and str(event["name"]).startswith("/"):
         path = _aa_rules.path(event["name"])
         requested = _aa_rules.mask(event.get("requested_mask"))
@@ -533,6 +540,10 @@ def _guard_rule(entry, name, approve):
         reason = _guard.judge_network(entry.family, entry.sock_type)
     elif entry.kind == "mount":
         reason = _guard.MOUNT_REASON
+    elif entry.kind == "transition":
+        reason = _guard.TRANSITION_REASON
+    elif entry.kind == "userns":
+        reason = _guard.USERNS_REASON
     elif entry.kind == "ptrace":
         reason = _guard.judge_ptrace(entry.peer, name)
     elif entry.kind == "signal":
@@ -838,6 +849,10 @@ def docker_default_blocks(entry, own):
         return "unknown"
     if entry.kind == "mount":
         return "allows" if entry.key.startswith("umount") else "blocks"
+    if entry.kind == "transition":
+        return "blocks"  # docker-default has no change_profile rule
+    if entry.kind == "userns":
+        return "allows"  # docker-default (policy ABI 3.0) does not mediate user namespaces
     if entry.kind == "signal":
         if entry.access == "receive" and entry.peer in DOCKER_DEFAULT_RECEIVES_FROM:
             return "allows"

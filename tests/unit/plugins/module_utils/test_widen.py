@@ -207,7 +207,7 @@ def test_spec_coverage_and_merging():
     assert refused["/secret/key"]["category"] == "conflict" and "deny_paths" in refused["/secret/key"]["reason"]
     assert refused["capability chown"]["category"] == "conflict"
     assert refused["signal send kill peer=unconfined"]["category"] == "guard"
-    assert refused["# change_profile other"]["category"] == "unsupported"
+    assert refused["change_profile other"]["category"] == "guard"
     assert len(result["added"]) == 2
 
 
@@ -442,3 +442,15 @@ def test_container_caps():
     assert "CAP_CHOWN" in _widen.container_caps()
     assert "CAP_AUDIT_WRITE" not in _widen.container_caps(drop=["AUDIT_WRITE"])
     assert _widen.container_caps(add=["NET_ADMIN"], drop=["ALL"]) == ["CAP_NET_ADMIN"]
+
+
+def test_apparmor_4_namespace_and_transition_records_are_refused_with_reasons():
+    evts = [event(operation="userns_create", **{"class": "namespace"}),
+            event(operation="change_onexec", name="unconfined", **{"class": "file"})]
+    result = _widen.widen("apparmor", {"name": "confine-web"}, evts, baseline="docker_default")
+    refused = {item["key"]: item for item in result["refused"]}
+    assert refused["userns create"]["category"] == "guard" and "user namespaces" in refused["userns create"]["reason"]
+    assert refused["userns create"]["baseline"] == "allows"
+    assert refused["change_onexec unconfined"]["baseline"] == "blocks"
+    approved = _widen.widen("apparmor", {"name": "confine-web"}, evts[:1], approve=["userns create"])
+    assert approved["profile"]["extra_rules"] == ["userns create,"]
