@@ -185,7 +185,6 @@ CAPABILITY_REASONS = {
     "perfmon": "kernel profiling",
     "syslog": "reads the kernel log",
     "audit_control": "changes the audit configuration",
-    "audit_write": "writes records into the audit log: forges the events a trial learns from",
     "audit_read": "reads the audit log of the host",
     "net_admin": "reconfigures networking",
     "linux_immutable": "changes immutable file flags",

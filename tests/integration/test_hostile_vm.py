@@ -132,7 +132,6 @@ def test_runbook_enforces_without_admitting_the_attacks(hardened):
                 path
             assert not (path.startswith("/tmp/") and path in rules["filesystem"]["allow_exec"]), path
         assert "forged" not in spec
-        assert "capability audit_write" not in spec and "audit_write" not in rules["capabilities"]["allow"]
         seccomp = json.loads(read(inventory, "%s/%s/seccomp.v%d.json" % (STATE, name, current["version"])))
         unconditional = {syscall for rule in seccomp["syscalls"] if rule["action"] == "SCMP_ACT_ALLOW"
                          and not rule.get("includes") and not rule.get("args") for syscall in rule["names"]}
@@ -170,8 +169,10 @@ def test_attacks_fail_under_enforcement_and_the_workload_passes(hardened):
         results = exec_json(inventory, name, "python3", "/opt/hostile/hostile.py", "attack")
         for attack in ("write_etc", "write_etc_again", "write_dev", "copy_usr_bin", "run_tmp"):
             assert results[attack] in ("EACCES", "EPERM"), (name, attack, results)
+        # Without CAP_AUDIT_WRITE the kernel refuses the forgeries; hostile-aw keeps it, and what it sends is never
+        # an event (the reports above).
         for forgery in FORGERIES:
-            assert results[forgery] == "EPERM", (name, forgery, results)
+            assert results[forgery] == ("EPERM" if name == "hostile" else "ok"), (name, forgery, results)
         denied = denied_since(inventory, "confine-" + name, since)
         # Creating a file is "mknod" to AppArmor; running the copy in /tmp is "exec".
         assert {"mknod", "exec"} <= {record["operation"] for record in denied}, (name, denied)
