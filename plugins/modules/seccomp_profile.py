@@ -330,9 +330,9 @@ from ansible_collections.confine.docker.plugins.module_utils._seccomp import (
     engine_description,
     generate,
     libseccomp_gaps,
+    missing_runtime_minimum,
     native_arch_name,
     parse_profile,
-    missing_runtime_minimum,
     weakness_warnings,
 )
 from ansible_collections.confine.docker.plugins.module_utils._seccomp_docker import (
