@@ -503,14 +503,9 @@ def _file_items(items, files, written, coverage, approve):
                 continue
             # A glob the guard refuses: narrow it to the literal paths seen, and judge those.
             for path, (path_perms, path_events) in paths.items():
-                kept = "mrix" if entry.kind == "exec" else merge_perms(path_perms.replace("ix", ""))
-                if entry.kind == "exec" and "x" not in path_perms:
-                    continue
-                if entry.kind == "file" and not kept.replace("m", "").replace("r", "") and "x" in path_perms:
-                    continue
-                for narrow in _file_item(_Items(), _aare.escape(path), kept, path_events, [path] * len(path_events)):
-                    if narrow.kind != entry.kind:
-                        continue
+                literal_items = _file_item(_Items(), _aare.escape(path), path_perms, path_events,
+                                           [path] * len(path_events))
+                for narrow in (item for item in literal_items if item.kind == entry.kind):
                     _judge_file(narrow, approve, writable)
                     narrow.note_text = "generalisation to %s withheld: %s" % (pattern, entry.reason)
                     _merge_into(items, narrow)
