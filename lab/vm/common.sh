@@ -5,6 +5,10 @@
 
 VM_KEY=$LAB_CACHE/vm/id_ed25519
 VM_DIR=$LAB_STATE/vms
+# The Debian suites a lab VM can run (the lab images stay bookworm userlands in both: lib.sh's LAB_SUITE).
+VM_SUITES=(bookworm trixie)
+# The suite(s) lab/vm/build and lab/vm/start use unless --suite says otherwise; a comma list gives VM i suite i.
+VM_SUITE_DEFAULT=${CONFINE_LAB_SUITE:-bookworm}
 SSH_OPTS=(-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o IdentitiesOnly=yes
     -o BatchMode=yes -o ConnectTimeout=5 -o ServerAliveInterval=15 -i "$VM_KEY")
 
@@ -23,6 +27,45 @@ vm_pid() { # NAME -> pid of its running qemu (exit 1 when not running)
 }
 
 vm_port() { cat "$VM_DIR/$1/ssh.port"; }
+
+vm_suite() { # NAME -> the suite the VM was started from (bookworm for state dirs older than the suite choice)
+    cat "$VM_DIR/$1/suite" 2>/dev/null || printf 'bookworm\n'
+}
+
+check_suite() { # SUITE: die unless the lab knows how to build a VM of it
+    [[ " ${VM_SUITES[*]} " == *" $1 "* ]] || die "unknown suite '$1' (the lab builds: ${VM_SUITES[*]})"
+}
+
+# vm_packages SUITE -> the packages debootstrap includes in a VM root of that suite. Since trixie the Docker CLI is
+# its own package (docker-cli; docker.io is the daemon) and docker-compose is the v2 CLI plugin.
+vm_packages() {
+    local common=systemd-sysv,udev,dbus,libnss-myhostname,linux-image-amd64,apparmor,openssh-server,python3
+    common=$common,python3-requests,python3-docker,docker.io,iproute2,auditd,kmod,ca-certificates,procps,curl
+    case "$1" in
+        bookworm) printf '%s\n' "$common" ;;
+        trixie) printf '%s\n' "$common,docker-cli,docker-compose" ;;
+        *) die "no package list for suite '$1'" ;;
+    esac
+}
+
+# image_file IMAGE -> a file name (no directory part) for the image's tarball: the whole reference with every
+# character other than letters, digits, '.', '_' and '-' replaced by '_' (confine-lab/base:bookworm ->
+# confine-lab_base_bookworm), so any reference gives a distinct, valid name.
+image_file() {
+    printf '%s\n' "$1" | sed 's/[^A-Za-z0-9._-]/_/g'
+}
+
+# in_use DIR: true when a running process has a file under DIR open (a VM's qemu keeps the base disk open through
+# its overlay's backing file) or runs from it.
+in_use() {
+    local dir fd target
+    dir=$(readlink -f "$1")
+    for fd in /proc/[0-9]*/fd/*; do
+        target=$(readlink "$fd" 2>/dev/null) || continue
+        case "$target" in "$dir"/*) return 0 ;; esac
+    done
+    return 1
+}
 
 vm_ssh() { # NAME CMD... (CMD is one remote shell command line)
     local name=$1
@@ -85,6 +128,7 @@ write_inventory() { # inventory.yml and ssh_config for every running VM
         port=$(vm_port "$name")
         hosts+="        $name:
           ansible_port: $port
+          confine_lab_suite: $(vm_suite "$name")
 "
         cat >>"$cfg.tmp" <<CFG
 Host $name
