@@ -80,7 +80,10 @@ port_ssh() { # PORT CMD...
 }
 
 # qemu_launch NAME DISK FORMAT BOOTDIR RUNDIR PORT: boot DISK (kernel and initrd from BOOTDIR) daemonised under TCG,
-# SSH forwarded from 127.0.0.1:PORT, serial log, pidfile and monitor socket in RUNDIR.
+# SSH forwarded from 127.0.0.1:PORT, serial log, pidfile and monitor socket in RUNDIR. A kernel oops panics the guest
+# and a panic ends qemu (`oops=panic panic=-1`, `-no-reboot`), so a crashed VM shows as gone at once instead of
+# hanging: under multi-threaded TCG the guest kernel's live code patching (static keys) now and then trips over a
+# stale translation (`Oops: int3`, seen with Debian 13's 6.12 at boot).
 qemu_launch() {
     local name=$1 disk=$2 format=$3 boot=$4 run=$5 port=$6
     now >"$run/started"
@@ -88,7 +91,8 @@ qemu_launch() {
     qemu-system-x86_64 -name "$name" \
         -accel tcg,thread=multi -smp "${CONFINE_LAB_VM_CPUS:-2}" -m "${CONFINE_LAB_VM_MEMORY:-2048}" \
         -kernel "$boot/vmlinuz" -initrd "$boot/initrd.img" \
-        -append "root=/dev/vda rw console=ttyS0,115200 systemd.hostname=$name mitigations=off" \
+        -append "root=/dev/vda rw console=ttyS0,115200 systemd.hostname=$name mitigations=off oops=panic panic=-1" \
+        -no-reboot \
         -drive "file=$disk,if=virtio,format=$format,cache=unsafe,discard=unmap" \
         -netdev "user,id=net0,hostfwd=tcp:127.0.0.1:$port-:22" -device virtio-net-pci,netdev=net0 \
         -device virtio-rng-pci \
@@ -96,13 +100,19 @@ qemu_launch() {
         -daemonize -pidfile "$run/qemu.pid"
 }
 
-# wait_ssh_port PORT RUNDIR TIMEOUT LABEL: wait until SSH answers; fail when qemu exits or TIMEOUT passes
+# wait_ssh_port PORT RUNDIR TIMEOUT LABEL: wait until SSH answers; return 2 when the guest kernel panicked (qemu
+# exits then), fail when qemu exits otherwise or TIMEOUT passes
 wait_ssh_port() {
     local port=$1 run=$2 timeout=$3 label=$4 t0 pid
     t0=$(cat "$run/started")
     pid=$(cat "$run/qemu.pid")
     while ! port_ssh "$port" true 2>/dev/null; do
         if [ ! -d "/proc/$pid" ]; then
+            if grep -q "Kernel panic" "$run/serial.log"; then
+                grep -m1 -A3 -E "Oops|BUG:|Kernel panic" "$run/serial.log" >&2 || true
+                log "$label: the guest kernel panicked while booting (serial log: $run/serial.log)"
+                return 2
+            fi
             tail -n 20 "$run/serial.log" >&2
             die "$label: qemu exited (serial log: $run/serial.log)"
         fi
@@ -114,6 +124,9 @@ wait_ssh_port() {
     done
     log "$label: boot to SSH $(elapsed "$t0") s"
 }
+
+# Boots that end in a guest kernel panic are tried again this many times (see qemu_launch).
+BOOT_ATTEMPTS=3
 
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
