@@ -16,6 +16,8 @@ import time
 import pytest
 import yaml
 
+from ansible_collections.confine.docker.plugins.module_utils import _daemon as daemon_utils
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VENV_BIN = os.path.join(ROOT, ".venv", "bin")
 DOCKER = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else shutil.which("docker")
@@ -202,3 +204,39 @@ def local_interpreter():
         if "ANSIBLE_PYTHON_INTERPRETER" not in os.environ and os.path.exists("/usr/bin/python3"):
             patch.setenv("ANSIBLE_PYTHON_INTERPRETER", "/usr/bin/python3")
         yield
+
+
+# --- which daemon.json keys a real dockerd takes (tests/integration/probe/dockerd_config.py) -----------------
+
+# Object-valued keys need a member: dockerd checks the members of most objects, not the object's own key.
+OBJECT_SAMPLES = {
+    "builder": {"gc": {"enabled": True}},
+    "cluster-store-opts": {"kv.path": "/confine"},
+    "default-network-opts": {"bridge": {"com.docker.network.driver.mtu": "1400"}},
+    "default-ulimits": {"nofile": {"Name": "nofile", "Hard": 64000, "Soft": 64000}},
+    "features": {"buildkit": True},
+    "log-opts": {"max-size": "10m"},
+    "proxies": {"http-proxy": "http://proxy.invalid:3128"},
+    "runtimes": {"confine": {"path": "/bin/true"}},
+}
+TYPE_SAMPLES = {str: "x", bool: True, int: 1, list: ["x"]}
+
+
+def key_cases():
+    """One daemon.json per key of the module's table, with a value of the key's type."""
+    keys = sorted(daemon_utils.KNOWN_KEYS)
+    return keys, [{key: OBJECT_SAMPLES.get(key, TYPE_SAMPLES.get(daemon_utils.KNOWN_KEYS[key][0]))} for key in keys]
+
+
+def engine_disagreements(version, keys, verdicts):
+    """Keys where the module's table and the real dockerd disagree about whether the engine knows the key.
+
+    A dockerd that silently ignores a key (20.10 and default-network-opts) is not asked the key itself by dockerd's
+    check, so the table's "ignores it" counts as "not known" only where dockerd says so."""
+    wrong = []
+    for key, verdict in zip(keys, verdicts):
+        reason = daemon_utils.key_unsupported(key, version)
+        table_unknown = reason is not None and "ignores it" not in reason
+        if table_unknown != (verdict["verdict"] == "unknown"):
+            wrong.append((key, reason, verdict))
+    return wrong
