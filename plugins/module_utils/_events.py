@@ -1023,9 +1023,9 @@ def parse_export(handle):
         else:  # binary field: KEY\n<le64 length><data>\n
             size = int.from_bytes(handle.read(8), "little")
             if size > EXPORT_FIELD_MAX:
+                field = line[:64].decode("ascii", "replace")
                 raise EventsError("journal export field %s claims %d bytes, more than any journal field holds "
-                                  "(%d): the export is corrupt" % (line[:64].decode("ascii", "replace"), size,
-                                                                    EXPORT_FIELD_MAX))
+                                  "(%d): the export is corrupt" % (field, size, EXPORT_FIELD_MAX))
             value = handle.read(size)
             if len(value) < size or handle.read(1) != b"\n":
                 break

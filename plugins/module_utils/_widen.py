@@ -113,6 +113,8 @@ _COUNTER_SHAPE_RE = re.compile(r"^(?:[A-Za-z]+[-_.]?[0-9]+|[0-9]+[-_.]?[A-Za-z]+
 def _is_random(text):
     """Letters and digits mixed in a run of name characters (k3v9x_2q, 0f3a9c2d...), not a word and a number."""
     return bool(_MIXED_RE.match(text)) and not _COUNTER_SHAPE_RE.match(text)
+
+
 _NAME_RUN_RE = re.compile(r"^[A-Za-z0-9_]{6,}$")
 _SUFFIX_RE = re.compile(r"^(.*[-_.])([A-Za-z0-9_]{6,})$")  # name-<random>, .tmp-<random>
 _TMP_END_RE = re.compile(r"tmp[-_.]$", re.I)

@@ -118,9 +118,9 @@ options:
   force:
     description:
       - Deploy a profile that cannot start a container. Without it, a profile that blocks a call of the runtime
-        minimum (what runc and the C library make before the program's first instruction: C(execve), C(futex),
-        C(exit_group), C(mmap), ...) for the container's O(caps) fails the task, naming the calls, and nothing is
-        written.
+        minimum (the calls runc and the C library make before the program's first instruction, such as C(execve),
+        C(futex), C(exit_group) and C(mmap)) for the container's O(caps) fails the task, naming the calls, and
+        nothing is written.
     type: bool
     default: false
   caps:
