@@ -378,7 +378,7 @@ def test_check_json_value_refuses_non_json(value, fragment):
 
 def test_check_json_value_walks_deep_values_without_recursion():
     deep = leaf = {}
-    for _ in range(100000):
+    for _level in range(100000):
         leaf["k"] = {}
         leaf = leaf["k"]
     with pytest.raises(DaemonConfigError, match="nested more than 32 levels"):
@@ -478,7 +478,7 @@ def test_dockerd_validate_that_hangs_is_killed_with_its_children(tmp_path):
     with pytest.raises(DaemonConfigError, match="did not answer within 1 s and was stopped"):
         _daemon.dockerd_validate(str(tmp_path / "daemon.json"), dockerd=str(fake), timeout=1)
     pid = int(child_pid.read_text())
-    for _ in range(50):
+    for _attempt in range(50):
         if _process_gone(pid):
             break
         time.sleep(0.1)
