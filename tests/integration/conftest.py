@@ -6,6 +6,7 @@ real ones) and returns the registered result as a dict.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -172,7 +173,17 @@ def _auditd_pid():
 def auditd():
     """auditd running for the test, as on a real host: seccomp SCMP_ACT_LOG records then reach its log in full
     instead of the rate-limited kernel log. One this fixture started is stopped again, and kernel auditing is left
-    as it was."""
+    as it was. Tests of the two make-test lanes that need it take turns (a lock across processes), so that one's
+    teardown never stops auditd under the other."""
+    with open(AUDITD_TURN, "w", encoding="utf-8") as turn:
+        fcntl.flock(turn, fcntl.LOCK_EX)
+        yield from _auditd_running()
+
+
+AUDITD_TURN = "/run/confine-it-auditd.lock"
+
+
+def _auditd_running():
     status = subprocess.run(["auditctl", "-s"], capture_output=True, text=True, check=False)
     enabled = next((line.split()[1] for line in status.stdout.splitlines() if line.startswith("enabled ")), None)
     assert enabled is not None, "auditctl -s did not answer: %s" % status.stderr

@@ -159,6 +159,7 @@ def _host_confined():
     return info["Id"]
 
 
+@pytest.mark.faults
 def test_killed_on_the_host_the_next_run_converges(host_workdir, auditd):
     # Hardened once; then for each point the entry changes (a new seed), and the run that re-hardens it is killed.
     first, full = _run(_host_args(host_workdir, "one"))
@@ -216,6 +217,7 @@ VM_SUITE = "trixie"
 
 
 @pytest.mark.vm
+@pytest.mark.faults
 def test_killed_right_after_the_enforce_reload_the_next_run_converges(lab_suite, lab_inventory, tmp_path):
     if lab_suite != VM_SUITE:
         pytest.skip("the kill in the VM runs on %s (three runbook runs under TCG)" % VM_SUITE)
