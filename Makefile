@@ -44,7 +44,7 @@ test-lane-bookworm:
 	$(MAKE) -j1 integration-host molecule-default integration-vm-bookworm molecule-vm 2>&1 | sed -u 's/^/[bookworm] /'
 
 test-lane-trixie:
-	$(MAKE) -j1 integration-faults-host integration-vm-trixie molecule-vm-trixie 2>&1 | sed -u 's/^/[trixie] /'
+	$(MAKE) -j1 integration-vm-trixie integration-faults-host molecule-vm-trixie 2>&1 | sed -u 's/^/[trixie] /'
 
 # --- setup -----------------------------------------------------------------------------------------------------
 setup: deps venv link dockerd
@@ -88,7 +88,8 @@ integration: integration-host integration-faults-host integration-vm
 integration-host: setup images
 	$(PYTEST) tests/integration -m "not vm and not faults" --durations=10
 
-# The host's fault-injection runs ride in the Debian 13 lane, which has no host tier of its own.
+# The host's fault-injection runs ride in the Debian 13 lane, which has no host tier of its own; they come after its
+# VM tests, when the other lane's host tier is done (tests that start auditd also take turns, conftest.py).
 integration-faults-host: setup images
 	$(PYTEST) tests/integration -m "faults and not vm" --durations=10
 

@@ -6,6 +6,7 @@ real ones) and returns the registered result as a dict.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -175,12 +176,26 @@ def auditd():
     instead of the rate-limited kernel log. One this fixture started is stopped again, and kernel auditing is left
     as it was. Tests of the two make-test lanes that need it take turns (a lock across processes), so that one's
     teardown never stops auditd under the other."""
-    with open(AUDITD_TURN, "w", encoding="utf-8") as turn:
-        fcntl.flock(turn, fcntl.LOCK_EX)
+    with _audit_turn():
         yield from _auditd_running()
 
 
 AUDITD_TURN = "/run/confine-it-auditd.lock"
+
+
+@contextlib.contextmanager
+def _audit_turn():
+    with open(AUDITD_TURN, "w", encoding="utf-8") as turn:
+        fcntl.flock(turn, fcntl.LOCK_EX)
+        yield
+
+
+@pytest.fixture()
+def audit_turn():
+    """For a test that reads this host's kernel records wherever they go (auditd or the kernel log): no other test
+    starts or stops auditd meanwhile."""
+    with _audit_turn():
+        yield
 
 
 def _auditd_running():
