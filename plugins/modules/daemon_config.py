@@ -217,7 +217,8 @@ def validate_in_check_mode(new_text, dockerd):
 
 def resolve_path(path):
     """The file to read and write for ``path``: itself, or the target of a symlink (written through, so the link
-    stays a link to the file it names). A link whose target is missing or not in an existing directory is refused."""
+    stays a link to the file it names; a missing target is created). A link into a directory that does not exist is
+    refused."""
     if not os.path.islink(path):
         return path
     target = os.path.realpath(path)
