@@ -47,6 +47,12 @@ def ansible_playbook(*args, check=True, env=None, timeout=900):
     return proc
 
 
+def start_playbook(*args, env=None, **popen):
+    """Start ansible-playbook from the venv in the background (output merged on ``stdout``); the caller waits."""
+    return subprocess.Popen([os.path.join(VENV_BIN, "ansible-playbook"), *args], cwd=ROOT, env=env or ansible_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
+
+
 def run_module(module, args, check_mode=False, diff=False, inventory=None, host="localhost", extra_args=()):
     """Run ``module`` with ``args`` once on ``host`` and return its registered result (``failed`` included)."""
     workdir = tempfile.mkdtemp(prefix="confine-it-")

@@ -30,7 +30,7 @@ import tempfile
 import time
 
 import pytest
-from conftest import DOCKER, ROOT, VENV_BIN, ansible_env, vm_ssh
+from conftest import DOCKER, ROOT, ansible_playbook, start_playbook, vm_ssh
 
 NAME = "rbtest-faults"
 PROFILE = "confine-" + NAME
@@ -40,8 +40,7 @@ def _killed_run(args, trigger, env=None, timeout=1800):
     """Run ansible-playbook ``args``; ``trigger(line)`` is called for each output line and returns True when the
     point is reached: the whole process group is then killed. Returns (output, seconds, killed)."""
     began = time.monotonic()
-    proc = subprocess.Popen([os.path.join(VENV_BIN, "ansible-playbook"), *args], cwd=ROOT, env=env or ansible_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = start_playbook(*args, env=env, start_new_session=True)
     lines = []
     killed = False
     deadline = began + timeout
@@ -59,8 +58,7 @@ def _killed_run(args, trigger, env=None, timeout=1800):
 
 def _run(args, env=None):
     began = time.monotonic()
-    proc = subprocess.run([os.path.join(VENV_BIN, "ansible-playbook"), *args], cwd=ROOT, env=env or ansible_env(),
-                          capture_output=True, text=True, check=False, timeout=1800)
+    proc = ansible_playbook(*args, check=False, env=env, timeout=1800)
     return proc, time.monotonic() - began
 
 

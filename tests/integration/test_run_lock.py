@@ -9,12 +9,11 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
 import tempfile
 import time
 
 import pytest
-from conftest import ROOT, VENV_BIN, ansible_env, ansible_playbook
+from conftest import ansible_playbook, start_playbook
 
 pytestmark = pytest.mark.usefixtures("local_interpreter")
 
@@ -43,8 +42,7 @@ def write_play(directory, name, plays):
 
 
 def start(playbook):
-    return subprocess.Popen([os.path.join(VENV_BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local", playbook],
-                            cwd=ROOT, env=ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return start_playbook("-i", "localhost,", "-c", "local", playbook)
 
 
 def wait_for_file(path, proc, timeout=120):

@@ -9,7 +9,7 @@ import sys
 import tempfile
 
 import pytest
-from conftest import DOCKER, ROOT, VENV_BIN, ansible_env, ansible_playbook, vm_ssh
+from conftest import DOCKER, ROOT, ansible_playbook, start_playbook, vm_ssh
 
 CONTAINER = "rbtest-runbook"
 IMAGE = "confine-lab/base:bookworm"
@@ -330,9 +330,7 @@ def test_vm_harden_enforces_then_rollback_to_docker_default(lab_inventory, tmp_p
     try:
         # Two runs started together: one takes the host's run lock and hardens, the other stops at once, changing
         # nothing, with the holder named.
-        runs = [subprocess.Popen([os.path.join(VENV_BIN, "ansible-playbook"), *args, "harden.yml"], cwd=ROOT,
-                                 env=ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-                for _attempt in range(2)]
+        runs = [start_playbook(*args, "harden.yml") for _attempt in range(2)]
         outputs = [run.communicate(timeout=1800)[0] for run in runs]
         codes = sorted(run.returncode for run in runs)
         assert codes == [0, 2], outputs
