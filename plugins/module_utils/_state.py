@@ -4,8 +4,8 @@
 
 Each container has a directory ``<state_root>/<name>/`` (docs/runbook.md, "State on the host")::
 
-    state.json          the record below (``schema`` 2; a file without ``schema`` is the layout of 0.2, migrated
-                        on read, with every key kept)
+    state.json          the record below (``schema`` 2; a file without ``schema`` is the unversioned layout
+                        the roles wrote before, migrated on read, with every key kept)
     apparmor.v<N>.json  AppArmor spec versions (v1 is the seed)
     seccomp.v<N>.json   seccomp profile versions (enforce form)
     events.v<N>.json    what the trial of version N logged
@@ -115,7 +115,7 @@ FIELDS = (
 )
 FIELD_NAMES = tuple(field.name for field in FIELDS)
 _BY_NAME = {field.name: field for field in FIELDS}
-# Keys the roles of 0.2 wrote into state.json (the record without ``schema``).
+# Keys the roles wrote into state.json before the record had a ``schema``.
 LEGACY_KEYS = frozenset(FIELD_NAMES) - {"schema", "reviewed"}
 
 
@@ -232,9 +232,9 @@ def from_dict(data, path=STATE_FILE, name=None):
 
 
 def migrate_legacy(data, path=STATE_FILE):
-    """Today's layout (0.2, no ``schema``) as a schema-2 dict: every key kept, ``reviewed`` added.
+    """The unversioned layout (no ``schema``) as a schema-2 dict: every key kept, ``reviewed`` added.
 
-    A trial of 0.2 that is in complain mode may be reviewed again (widen ran once more on a re-run in 0.2 too);
+    An unversioned trial in complain mode may be reviewed again (the widen role reviewed it again on a re-run);
     any other mode has nothing left to review.
     """
     unknown = sorted(set(data) - LEGACY_KEYS)

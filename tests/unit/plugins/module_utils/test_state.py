@@ -1,5 +1,5 @@
-"""The container state: record, migration from the 0.2 layout, transitions, corrupt files, atomic writes, and the
-names and security options the roles of 0.2 built in Jinja (rendered here by Ansible's own templar)."""
+"""The container state: record, migration from the unversioned layout, transitions, corrupt files, atomic writes,
+and the names and security options the Jinja roles built at 7aca073 (rendered here by Ansible's own templar)."""
 
 from __future__ import annotations
 
@@ -63,19 +63,19 @@ def legacy_state(label):
 
 
 def legacy_view(state):
-    """The keys of ``state`` the roles of 0.2 wrote (no schema, no reviewed)."""
+    """The keys of ``state`` the Jinja roles wrote (no schema, no reviewed)."""
     return {key: value for key, value in state.to_dict().items() if key in _state.LEGACY_KEYS}
 
 
 def expect(role_dict, **deviations):
-    """What the record holds for the dict a role of 0.2 wrote: its keys, every other key at its default."""
+    """What the record holds for the dict a Jinja role wrote: its keys, every other key at its default."""
     full = {field.name: _state._default(field) for field in _state.FIELDS if field.name in _state.LEGACY_KEYS}
     full.update(role_dict)
     full.update(deviations)
     return full
 
 
-# --- the record and the migration from the 0.2 layout -------------------------------------------------------------
+# --- the record and the migration from the unversioned layout ---------------------------------------------------
 
 def test_the_field_table_and_the_record_agree():
     assert tuple(field.name for field in dataclasses.fields(State)) == _state.FIELD_NAMES
@@ -200,9 +200,9 @@ def test_a_missing_state_is_the_empty_state(layout):
     assert state == State() and info == {"exists": False, "migrated": False}
 
 
-# --- the transitions, against what the roles of 0.2 recorded -------------------------------------------------------
+# --- the transitions, against what the Jinja roles recorded ------------------------------------------------------
 
-# roles/complain/tasks/container.yml and roles/complain/vars/main.yml at release 0.2.
+# roles/complain/tasks/container.yml and roles/complain/vars/main.yml at 7aca073.
 COMPLAIN_VERSION = ("complain_previous.version | default(1) if complain_previous.seed | default('') == complain_seed "
                     "else 1")
 COMPLAIN_NEW_TRIAL = (
@@ -246,7 +246,7 @@ def reviewed_round1():
 
 
 START_TRIAL = [
-    # previous state.json, round, container recreated, deviation from 0.2
+    # previous state.json, round, container recreated, deviation from the Jinja role
     ("first trial", None, 1, True, {}),
     ("the same trial again, nothing recreated", "complain-round1", 1, False, {}),
     ("the same trial, the container recreated", "complain-round1", 1, True, {}),
@@ -305,7 +305,7 @@ def test_start_trial_refuses_a_bad_seed_or_round(layout, seed, round_):
         _state.start_trial(State(), layout, seed=seed, round=round_)
 
 
-# roles/widen/tasks/container.yml at release 0.2.
+# roles/widen/tasks/container.yml at 7aca073.
 WIDEN_NEW_STATE = """widen_state | combine({
            'version': widen_state.version | int + (1 if widen_added | length > 0 else 0),
            'added': widen_added | length,
@@ -407,7 +407,7 @@ def test_review_inputs_come_from_the_rounds_events_file(layout):
         _state.review_inputs(layout, 3)
 
 
-# roles/enforce/tasks/container.yml at release 0.2.
+# roles/enforce/tasks/container.yml at 7aca073.
 ENFORCE_ALLOWED = "enforce_state.mode == 'enforce' or enforce_state.clean | default(false) or enforce_force | bool"
 ENFORCE_NEW_STATE = (
     "enforce_state | combine({'mode': 'enforce', 'enforced_version': enforce_state.version,"
@@ -454,7 +454,7 @@ def test_enforce_needs_a_trial_first(layout, label):
         _state.enforce(State(), layout, force=True)
 
 
-# playbooks/tasks/record_good.yml at release 0.2.
+# playbooks/tasks/record_good.yml at 7aca073.
 RECORD_GOOD = "harden_state | combine({'good_version': harden_state.version})"
 
 
@@ -471,7 +471,7 @@ def test_record_good_needs_the_enforced_version(layout):
         _state.record_good(legacy_state("enforced").replace(version=3), layout)
 
 
-# roles/rollback/tasks/container.yml at release 0.2.
+# roles/rollback/tasks/container.yml at 7aca073.
 ROLLBACK_TO = ("'unconfined' if rollback_target == 'unconfined' else 'previous' if rollback_target == 'previous'"
                " and rollback_previous.good_version is defined and rollback_previous.good_version"
                " != rollback_previous.version else 'baseline'")
@@ -518,7 +518,7 @@ def test_rollback_records_what_the_rollback_role_recorded(layout, case, previous
 
 
 def test_rollback_leaves_a_container_enforced_under_its_good_version(layout):
-    # 0.2 sent it to the baseline, and with it every verified container of a host whose rescue ran.
+    # The Jinja role sent it to the baseline, and with it every verified container of a host whose rescue ran.
     enforced = legacy_state("enforced")
     assert render(ROLLBACK_TO, rollback_target="previous", rollback_previous=fixture("enforced")) == "baseline"
     assert _state.rollback(enforced, layout, target="previous") == (enforced, "keep")
@@ -645,7 +645,7 @@ def test_an_invalid_record_is_never_written(layout):
 
 # --- names, paths, seeds and security options, as the roles built them ------------------------------------------
 
-# roles/complain/vars/main.yml (the same in enforce's and rollback's vars) at release 0.2.
+# roles/complain/vars/main.yml (the same in enforce's and rollback's vars) at 7aca073.
 ROLE_NAMES = {
     "profile": "complain_profile_prefix ~ complain_container.name",
     "dir": "complain_state_dir ~ '/' ~ complain_container.name",
@@ -696,7 +696,7 @@ def test_the_seed_is_the_hash_the_roles_computed(entry):
     assert _state.seed_hash(entry) == render("e | to_json(sort_keys=true) | hash('sha1')", e=entry)
 
 
-# The three builders of 0.2: roles/complain/tasks/container.yml, roles/enforce/tasks/container.yml and
+# The three builders at 7aca073: roles/complain/tasks/container.yml, roles/enforce/tasks/container.yml and
 # roles/rollback/tasks/container.yml.
 COMPLAIN_OPTS = """(['apparmor=' ~ complain_profile] if complain_apparmor | bool else [])
          + (['seccomp=' ~ (complain_seccomp_result.profile | to_json(sort_keys=true, separators=[',', ':']))]
