@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import re
 
@@ -64,8 +65,8 @@ def remedy_for(path):
     directory = os.path.dirname(path)
     return ("Only this container is affected. Restore the file from a backup beside it (%s.*~) if there is one, or "
             "move it aside (mv %s %s.broken) and run harden.yml again: the container's trial then starts again from "
-            "version 1; the profile versions in %s stay until the new trial writes its own" % (path, path, path,
-                                                                                           directory))
+            "version 1; the profile versions in %s stay until the new trial writes its own"
+            % (path, path, path, directory))
 
 
 # --- the record -------------------------------------------------------------------------------------------------
@@ -183,8 +184,8 @@ def _check_value(field, value):
         return "must be 1 or more, not %d" % value
     if name in ("restarts", "added", "suspicious", "trial_started", "enforced_at") and value < 0:
         return "must not be negative"
-    if isinstance(value, float) and value != value:  # NaN
-        return "must be a number, not NaN"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "must be a finite number, not %s" % value
     if name == "refused":
         for index, item in enumerate(value):
             if not isinstance(item, dict) or not isinstance(item.get("key"), str):

@@ -90,8 +90,8 @@ options:
     type: int
     default: 1
   cursor:
-    description: The event cursor taken before the container (re)started (C(security_events)' RV(cursor)), for
-      O(action=start_trial).
+    description: The event cursor taken before the container (re)started (the C(cursor) that
+      C(confine.docker.security_events) returns), for O(action=start_trial).
     type: dict
   clock:
     description: The host's clock (seconds since the epoch) before the container (re)started, for
@@ -136,8 +136,9 @@ options:
     choices: [complain, enforce, baseline, unconfined]
   seccomp_profile:
     description:
-      - The seccomp profile the container runs with, as deployed (C(confine.docker.seccomp_profile)'s RV(profile)),
-        for RV(security_opts). By default the deployed file (C(<seccomp_dir>/<prefix><name>.json)) is read.
+      - The seccomp profile the container runs with, as deployed (the C(profile) that
+        C(confine.docker.seccomp_profile) returns), for RV(security_opts). By default the deployed file
+        (C(<seccomp_dir>/<prefix><name>.json)) is read.
     type: dict
   backup:
     description: Keep a copy of the old state.json (C(state.json.<pid>.<timestamp>~)) before it is replaced.

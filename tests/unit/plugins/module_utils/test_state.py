@@ -146,6 +146,8 @@ CORRUPT = [
     (json.dumps(dict(fixture("enforced"), cursor="audit")), "cursor must be an object"),
     (json.dumps(dict(fixture("enforced"), restarts=-1)), "restarts must not be negative"),
     (json.dumps(dict(fixture("enforced"), container="web")), "belongs to container 'web'"),
+    (json.dumps(dict(fixture("enforced"), trial_started=float("nan"))), "trial_started must be a finite number"),
+    (json.dumps(dict(fixture("enforced"), enforced_at=float("inf"))), "enforced_at must be a finite number"),
 ]
 
 
