@@ -16,6 +16,9 @@ description:
     directories and part of a profile name (C(<profile_prefix><name>)). It must follow Docker's rule for names
     (C([a-zA-Z0-9][a-zA-Z0-9_.-]*)), hold no C(..), be at most 128 characters, be unique, and give a valid
     AppArmor profile name that is not one of the host's own (C(docker-default), C(unconfined), ...).
+  - Every entry is checked against the one declaration of the entry schema (the options of C(confine_containers)
+    in the roles' argument specs, docs/inventory.md) - required keys, unknown keys (in C(run), C(apparmor),
+    C(seccomp), C(workload), C(health) and C(approve) too), types and choices.
   - Runs as an action on the controller; run on a target on its own it does the same checks there.
 extends_documentation_fragment:
   - confine.docker.attributes.READ_ONLY
@@ -48,8 +51,19 @@ names:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-from ansible_collections.confine.docker.plugins.module_utils._entries import EntryError, validate_entries
+from ansible_collections.confine.docker.plugins.module_utils._entries import (
+    EntryError,
+    entries_argument_spec,
+    validate_entries,
+)
+
+
+def schema_problems(containers):
+    """What the entry schema (module_utils/_entries.py) finds wrong with ``containers``."""
+    validator = ArgumentSpecValidator({"confine_containers": entries_argument_spec()})
+    return validator.validate({"confine_containers": containers}).error_messages
 
 
 def main():
@@ -61,7 +75,8 @@ def main():
         supports_check_mode=True,
     )
     try:
-        names = validate_entries(module.params["containers"], module.params["profile_prefix"])
+        names = validate_entries(module.params["containers"], module.params["profile_prefix"],
+                                 schema_problems(module.params["containers"]))
     except EntryError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(changed=False, names=names)

@@ -1,0 +1,38 @@
+"""Whole-module tests for confine.docker.container_entries run on a target (the action plugin runs the same checks on
+the controller): the declared entry schema and the names."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+from _harness import run_module
+
+from ansible_collections.confine.docker.plugins.modules import container_entries
+
+run = functools.partial(run_module, container_entries.main)
+
+WEB = {"name": "web", "image": "nginx:bookworm"}
+
+
+def test_valid_entries_give_their_names_and_change_nothing():
+    result = run({"containers": [dict(WEB, approve={"seccomp": ["ptrace"]}, run={"tmpfs": ["/run"]}),
+                                 {"name": "db", "image": "postgres"}]})
+    assert not result["failed"] and not result["changed"] and result["names"] == ["web", "db"]
+
+
+@pytest.mark.parametrize("entry, message", [
+    (dict(WEB, run={"colour": "red"}), "confine_containers.run.colour. Supported parameters include: cap_drop"),
+    (dict(WEB, run={"read_only": "sometimes"}), "read_only"),
+    ({"name": "web"}, "missing required arguments: image"),
+    (dict(WEB, name="../escape"), "not a container name"),
+])
+def test_bad_entries_fail_naming_the_problem(entry, message):
+    result = run({"containers": [entry]})
+    assert result["failed"] and message in result["msg"], result["msg"]
+
+
+def test_every_problem_is_named_at_once():
+    result = run({"containers": [dict(WEB, run={"colour": "red"}), dict(WEB, health={"curl": "x"})]})
+    assert result["failed"]
+    assert "run.colour" in result["msg"] and "health.curl" in result["msg"] and "named more than once" in result["msg"]
