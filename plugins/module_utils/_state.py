@@ -543,6 +543,18 @@ def rollback(state, layout, *, target="previous", allow_unconfined=False, apparm
     return new, where
 
 
+def describe_rollback(where, state, target="previous", apparmor=True):
+    """Where a rollback took the container, for the runbook's report (``state`` is the state after it)."""
+    if where == "keep":
+        return "kept at version %s, which passed verify" % state.version
+    if where == "previous":
+        return "to version %s, its last good one" % state.version
+    if where == "unconfined":
+        return "to UNCONFINED (diagnostic rollback)"
+    return "to the baseline (%sDocker's default seccomp%s)" % (
+        "docker-default, " if apparmor else "", "; no good version to go back to" if target == "previous" else "")
+
+
 TRANSITIONS = {
     "start_trial": start_trial,
     "record_review": record_review,

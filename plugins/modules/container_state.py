@@ -214,7 +214,8 @@ migrated:
 names:
   description:
     - The container's names and paths - C(profile), C(dir), C(state_file), C(apparmor_file), C(seccomp_file) - and
-      the files of the state's version (C(files)) and of the next one (C(next_files)), each C(apparmor), C(seccomp),
+      the files of the state's version (C(files)), of the next one (C(next_files)) and, with O(entry), of the
+      version a trial of the entry runs (C(trial_files)), each C(apparmor) and C(seccomp) (the enabled mechanisms),
       C(events) and C(report).
   returned: success
   type: dict
@@ -245,6 +246,11 @@ rollback_to:
     (it is enforced under the version that passed verify).
   returned: when O(action=rollback)
   type: str
+rollback_report:
+  description: Where O(action=rollback) takes the container, in words, for the runbook's report.
+  returned: when O(action=rollback)
+  type: str
+  sample: to version 2, its last good one
 backup_file:
   description: The backup of the old state.json.
   returned: when one was taken
@@ -358,10 +364,13 @@ def run(module):
         result["backup_file"] = outcome["backup"]
     if "rollback_to" in outcome:
         result["rollback_to"] = outcome["rollback_to"]
+        result["rollback_report"] = _state.describe_rollback(outcome["rollback_to"], after, params["target"],
+                                                             params["apparmor"])
     if params["entry"] is not None:
         seed = _state.seed_hash(params["entry"])
-        result.update(seed=seed, trial_version=_state.trial_version(after, seed),
-                      pending=_state.pending(after, seed))
+        trial_version = _state.trial_version(after, seed)
+        result.update(seed=seed, trial_version=trial_version, pending=_state.pending(after, seed))
+        result["names"]["trial_files"] = layout.files(trial_version, _kinds(params))
     mode = params["mode"] or ("enforce" if outcome.get("rollback_to") == "keep" else after.mode)
     result["security_opts"] = None
     if mode is not None:

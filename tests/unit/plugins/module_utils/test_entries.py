@@ -95,7 +95,7 @@ def test_every_roles_argument_spec_carries_the_declared_entry_schema(role):
 
 
 def test_the_roles_argument_specs_are_as_the_generator_writes_them():
-    script = os.path.join(ROOT, "scripts", "entry-specs")
+    script = os.path.join(ROOT, "scripts", "entry_specs.py")
     proc = subprocess.run([sys.executable, script, "--check"], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 

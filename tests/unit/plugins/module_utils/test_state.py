@@ -519,6 +519,26 @@ def test_rollback_records_what_the_rollback_role_recorded(layout, case, previous
     assert legacy_view(new) == expect(role)
 
 
+# roles/rollback/tasks/container.yml at 7aca073: the report's words.
+ROLLBACK_WHERE = """('version ' ~ rollback_state.good_version ~ ', its last good one') if rollback_to == 'previous'
+         else 'UNCONFINED (diagnostic rollback)' if rollback_to == 'unconfined'
+         else 'the baseline (' ~ ('docker-default, ' if rollback_apparmor | bool else '') ~ "Docker's default seccomp"
+              ~ (('; no good version to go back to' if rollback_target == 'previous' else '') ~ ')')"""
+
+
+@pytest.mark.parametrize("apparmor", [True, False])
+@pytest.mark.parametrize("case, previous, target", ROLLBACKS, ids=[r[0] for r in ROLLBACKS])
+def test_the_rollback_report_says_what_the_rollback_role_said(layout, case, previous, target, apparmor):
+    previous = previous()
+    state = _state.from_dict(previous, name=NAME)[0] if previous else State()
+    new, where = _state.rollback(state, layout, target=target, allow_unconfined=True, apparmor=apparmor)
+    role = render(ROLLBACK_WHERE, rollback_to=where, rollback_state=previous, rollback_apparmor=apparmor,
+                  rollback_target=target)
+    # The role said where; the word "to" was the report's.
+    assert _state.describe_rollback(where, new, target, apparmor) == "to " + role
+    assert _state.describe_rollback("keep", legacy_state("enforced")) == "kept at version 2, which passed verify"
+
+
 def test_rollback_leaves_a_container_enforced_under_its_good_version(layout):
     # The Jinja role sent it to the baseline, and with it every verified container of a host whose rescue ran.
     enforced = legacy_state("enforced")

@@ -66,7 +66,10 @@ def test_read_without_state_names_everything_and_plans_version_1(dirs):
     assert result["names"] == {
         "name": NAME, "profile": "confine-" + NAME, "dir": os.path.join(dirs["state_dir"], NAME),
         "state_file": state_path(dirs), "apparmor_file": os.path.join(dirs["apparmor_dir"], "confine-" + NAME),
-        "seccomp_file": os.path.join(dirs["seccomp_dir"], "confine-%s.json" % NAME)}
+        "seccomp_file": os.path.join(dirs["seccomp_dir"], "confine-%s.json" % NAME),
+        "trial_files": {"seccomp": os.path.join(dirs["state_dir"], NAME, "seccomp.v1.json"),
+                        "events": os.path.join(dirs["state_dir"], NAME, "events.v1.json"),
+                        "report": os.path.join(dirs["state_dir"], NAME, "report.v1.md")}}
     assert not os.path.exists(dirs["state_dir"])
 
 
@@ -82,6 +85,10 @@ def test_read_of_a_hardened_legacy_state(dirs):
     assert result["pending"] and result["trial_version"] == 1
     assert result["names"]["files"]["seccomp"] == os.path.join(dirs["state_dir"], NAME, "seccomp.v2.json")
     assert result["names"]["next_files"]["report"] == os.path.join(dirs["state_dir"], NAME, "report.v3.md")
+    # apparmor is off: no AppArmor files; the trial of the other entry starts again from version 1.
+    assert result["names"]["trial_files"] == {"seccomp": os.path.join(dirs["state_dir"], NAME, "seccomp.v1.json"),
+                                              "events": os.path.join(dirs["state_dir"], NAME, "events.v1.json"),
+                                              "report": os.path.join(dirs["state_dir"], NAME, "report.v1.md")}
     assert result["security_opts"] == ["seccomp=" + _state.compact_json(ENFORCING), "no-new-privileges:true"]
     # The security options of another mode, and with a profile given rather than the deployed one.
     assert run(args(dirs, mode="baseline", apparmor=True))["security_opts"] == ["apparmor=docker-default"]
@@ -170,6 +177,7 @@ def test_rollback_where_and_what(dirs):
     # The good version's files are gone: the baseline.
     gone = run(args(dirs, action="rollback", plan=True))
     assert gone["rollback_to"] == "baseline" and gone["security_opts"] == []
+    assert gone["rollback_report"] == "to the baseline (Docker's default seccomp; no good version to go back to)"
     put(dirs, "{}", "seccomp.v2.json")
     deploy_seccomp(dirs, ENFORCING)
     plan = run(args(dirs, action="rollback", plan=True))
@@ -177,9 +185,11 @@ def test_rollback_where_and_what(dirs):
     assert plan["security_opts"] == ["seccomp=" + _state.compact_json(ENFORCING), "no-new-privileges:true"]
     back = run(args(dirs, action="rollback"))
     assert back["changed"] and (on_disk(dirs)["version"], on_disk(dirs)["rolled_back_from"]) == (2, 3)
+    assert back["rollback_report"] == "to version 2, its last good one"
     # Now enforced under its good version: a rollback leaves it as it is.
     keep = run(args(dirs, action="rollback"))
     assert keep["rollback_to"] == "keep" and not keep["changed"]
+    assert keep["rollback_report"] == "kept at version 2, which passed verify"
     assert keep["security_opts"][-1] == "no-new-privileges:true"
     refused = run(args(dirs, action="rollback", target="unconfined"))
     assert refused["failed"] and refused["refused"] and "confine_rollback_allow_unconfined" in refused["msg"]
