@@ -264,9 +264,15 @@ def parse(text, path=STATE_FILE, name=None):
     return from_dict(data, path, name)
 
 
+def on_disk(state):
+    """What state.json holds of ``state``: every field but those that are null (a missing key reads as null), so
+    that a reader that asks whether a key is there (Jinja's ``is defined``) reads what the roles always wrote."""
+    return {name: value for name, value in state.to_dict().items() if value is not None}
+
+
 def dumps(state):
     """state.json's text: the form ``to_nice_json`` gave it (indent 4, sorted keys), one newline at the end."""
-    return json.dumps(state.to_dict(), indent=4, sort_keys=True, separators=(",", ": ")) + "\n"
+    return json.dumps(on_disk(state), indent=4, sort_keys=True, separators=(",", ": ")) + "\n"
 
 
 # --- names, paths and security options --------------------------------------------------------------------------

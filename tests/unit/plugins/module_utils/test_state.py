@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import stat
 
 import pytest
@@ -114,14 +115,18 @@ def test_the_legacy_file_is_kept_until_a_transition_changes_it_then_backed_up(la
     written = on_disk(layout)
     assert written["schema"] == _state.SCHEMA and written["mode"] == "baseline"
     expected = dict(fixture("enforced"), mode="baseline", seccomp="docker-default", rolled_back_from=2)
-    assert {key: written[key] for key in expected} == expected
+    assert {key: written.get(key) for key in expected} == expected
     # Read again: no longer the old layout, so the next write takes no backup unless asked.
     assert not _state.read(layout)[1]["migrated"]
 
 
 def test_state_json_is_written_as_to_nice_json_wrote_it(layout):
     state = legacy_state("enforced")
-    assert _state.dumps(state) == render("s | to_nice_json(sort_keys=true) ~ '\n'", s=state.to_dict())
+    assert _state.dumps(state) == render("s | to_nice_json(sort_keys=true) ~ '\n'", s=_state.on_disk(state))
+    # Null fields are left out, as the roles' `is defined` and `default()` read them.
+    assert "apparmor" not in json.loads(_state.dumps(state)) and state.apparmor is None
+    assert "rolled_back_from" not in json.loads(_state.dumps(state))
+    assert _state.parse(_state.dumps(state), name=NAME)[0] == state
 
 
 # --- a state.json that cannot be used: an error for that container, naming the file and what to do ----------------
@@ -777,3 +782,17 @@ def test_enforce_security_opts_need_the_seccomp_profile():
         _state.security_opts("permissive", "confine-web")
     with pytest.raises(ValueError, match="must be a JSON object"):
         _state.security_opts("complain", "confine-web", True, True, "[]")
+
+
+def test_docs_runbook_describes_the_record_and_every_transition():
+    with open(os.path.join(FIXTURES, "..", "..", "..", "..", "docs", "runbook.md"), encoding="utf-8") as handle:
+        runbook = handle.read()
+    section = runbook.split("## State on the host", 1)[1].split("\n## ", 1)[0]
+    listing = section.split("```", 2)[1]
+    diagram = section.split("```", 4)[3]
+    for name in _state.FIELD_NAMES:
+        assert re.search(r"\b%s\b" % name, listing), "the state.json listing does not name %s" % name
+    for transition in _state.TRANSITIONS:
+        assert transition in diagram, "the state diagram does not show %s" % transition
+    for mode in (*_state.MODES, *_state.ROLLBACK_TO):
+        assert mode in diagram, "the state diagram does not show %s" % mode
