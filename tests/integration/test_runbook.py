@@ -360,3 +360,42 @@ def test_vm_harden_enforces_then_rollback_to_docker_default(lab_inventory, tmp_p
                "rm -f /etc/apparmor.d/containers/%s; rm -rf /var/lib/confine/%s; "
                "rm -f /var/lib/confine/daemon.json.original.json" % (name, profile, profile, name),
                check=False)
+
+
+def _put_state(workdir, name, text):
+    directory = os.path.join(workdir, "state", name)
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, "state.json"), "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return os.path.join(directory, "state.json")
+
+
+def test_a_corrupt_state_stops_the_host_naming_the_file_and_rolls_nothing_back(workdir):
+    path = _put_state(workdir, CONTAINER, '{"mode": "enforce", "version": 2')
+    proc = _play(workdir, "harden", CONTAINERS)
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert "%s: is not valid JSON" % path in out and "Only this container is affected" in out, out[-3000:]
+    recap = _recap(proc)
+    assert (recap["changed"], recap["rescued"]) == ("0", "0"), recap
+    assert subprocess.run([DOCKER, "inspect", CONTAINER], capture_output=True, check=False).returncode != 0
+    with open(path, encoding="utf-8") as handle:
+        assert handle.read() == '{"mode": "enforce", "version": 2'
+
+
+def test_rollback_leaves_a_container_whose_state_is_corrupt_and_rolls_the_others_back(workdir, docker_cli):
+    other = CONTAINER + "-other"
+    subprocess.run([docker_cli, "rm", "-f", other], capture_output=True, check=False)
+    containers = [CONTAINERS[0], dict(CONTAINERS[0], name=other)]
+    path = _put_state(workdir, CONTAINER, "[]")
+    try:
+        proc = _play(workdir, "rollback", containers, extra={"confine_rollback_target": "baseline"})
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        assert subprocess.run([DOCKER, "inspect", CONTAINER], capture_output=True, check=False).returncode != 0
+        assert _inspect(other)["State"]["Running"] and _state(workdir, other)["mode"] == "baseline"
+        with open(path, encoding="utf-8") as handle:
+            assert handle.read() == "[]"
+        assert "%s is left as it is: %s: holds list, not a JSON object" % (CONTAINER, path) in proc.stdout, \
+            proc.stdout[-3000:]
+    finally:
+        subprocess.run([docker_cli, "rm", "-f", other], capture_output=True, check=False)
