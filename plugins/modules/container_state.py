@@ -217,7 +217,7 @@ names:
       the files of the state's version (C(files)), of the next one (C(next_files)) and, with O(entry), of the
       version a trial of the entry runs (C(trial_files)), each C(apparmor) and C(seccomp) (the enabled mechanisms),
       C(events) and C(report).
-  returned: success
+  returned: success, and when state.json cannot be read (without the files)
   type: dict
   sample: {profile: confine-web, dir: /var/lib/confine/web, seccomp_file: /etc/docker/seccomp/confine-web.json,
            files: {seccomp: /var/lib/confine/web/seccomp.v2.json, report: /var/lib/confine/web/report.v2.md}}
@@ -251,6 +251,14 @@ rollback_report:
   returned: when O(action=rollback)
   type: str
   sample: to version 2, its last good one
+state_error:
+  description: True when the task failed because state.json cannot be read (RV(names) is returned then too).
+  returned: on that failure
+  type: bool
+path:
+  description: The state.json that cannot be read.
+  returned: on that failure
+  type: str
 backup_file:
   description: The backup of the old state.json.
   returned: when one was taken
@@ -423,7 +431,8 @@ def main():
     try:
         result = run(module)
     except _state.StateError as exc:
-        module.fail_json(msg=str(exc), path=exc.path, state_error=True)
+        # The names do not depend on the state: a caller that goes on without it (verify) still has them.
+        module.fail_json(msg=str(exc), path=exc.path, state_error=True, names=_layout(params).names())
     except _state.TransitionRefused as exc:
         module.fail_json(msg=str(exc), refused=True)
     except EntryError as exc:

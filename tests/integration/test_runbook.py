@@ -399,3 +399,18 @@ def test_rollback_leaves_a_container_whose_state_is_corrupt_and_rolls_the_others
             proc.stdout[-3000:]
     finally:
         subprocess.run([docker_cli, "rm", "-f", other], capture_output=True, check=False)
+
+
+def test_harden_without_seccomp_profiles_verifies_what_it_did(workdir, auditd):
+    # confine_seccomp false (and no AppArmor here): the container keeps Docker's default filter and verify does not
+    # ask for a seccomp profile file of its own.
+    containers = [dict(CONTAINERS[0], health={"command": ["true"]})]
+    extra = {"confine_seccomp": False, "confine_event_source": "audit"}
+    first = _play(workdir, "harden", containers, extra=extra)
+    assert first.returncode == 0, first.stdout[-4000:]
+    state = _state(workdir)
+    assert (state["mode"], state["good_version"]) == ("enforce", 1) and "seccomp" not in os.listdir(workdir)
+    info = _inspect(CONTAINER)
+    assert _seccomp_opt(info) is None and _seccomp_mode(info["State"]["Pid"]) == "2"
+    again = _play(workdir, "harden", containers, extra=extra)
+    assert again.returncode == 0 and _recap(again)["changed"] == "0", again.stdout[-3000:]

@@ -204,6 +204,7 @@ def test_a_corrupt_state_fails_that_container_naming_the_file(dirs):
         assert result["failed"] and result["state_error"] and result["path"] == state_path(dirs)
         assert result["msg"].startswith(state_path(dirs) + ": is not valid JSON")
         assert "Only this container is affected" in result["msg"]
+        assert result["names"]["seccomp_file"] == os.path.join(dirs["seccomp_dir"], "confine-%s.json" % NAME)
     with open(state_path(dirs), encoding="utf-8") as handle:
         assert handle.read() == '{"mode": "enforce", "version": 2'
 
