@@ -98,7 +98,8 @@ FIELDS = (
     _field("seed", (str,), None, "sha1 of the inventory entry the versions were built from"),
     _field("apparmor", (str,), None, "the AppArmor profile it runs under (docker-default, unconfined, or none)"),
     _field("seccomp", (str,), None, "the seccomp profile file it runs under (docker-default, unconfined, or none)"),
-    _field("cursor", (dict,), None, "where the trial's records start in the event source"),
+    # security_events' cursor; verify takes a timestamp too (an RFC 3339 string or the container_start word).
+    _field("cursor", (dict, str), None, "where the trial's records start in the event source"),
     _field("trial_started", _NUM, None, "host clock (seconds) when the trial's container started"),
     _field("restarts", _INT, 0, "the container's RestartCount when the trial started", optional=False),
     _field("reviewed", (bool,), False, "whether the trial's current round was reviewed (widen)", optional=False),
@@ -136,7 +137,7 @@ class State:
     seed: str | None = None
     apparmor: str | None = None
     seccomp: str | None = None
-    cursor: dict | None = None
+    cursor: dict | str | None = None
     trial_started: float | None = None
     restarts: int = 0
     reviewed: bool = False

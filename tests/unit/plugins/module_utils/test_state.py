@@ -148,7 +148,7 @@ CORRUPT = [
     (json.dumps(dict(fixture("enforced"), seed="abc")), "seed must be the sha1"),
     (json.dumps(dict(fixture("enforced"), refused=[{"item": "mount"}])), "refused item 0 must be an object with a key"),
     (json.dumps(dict(fixture("enforced"), blockers=[1])), "blockers must be a list of strings"),
-    (json.dumps(dict(fixture("enforced"), cursor="audit")), "cursor must be an object"),
+    (json.dumps(dict(fixture("enforced"), cursor=5)), "cursor must be an object or a string, not int"),
     (json.dumps(dict(fixture("enforced"), restarts=-1)), "restarts must not be negative"),
     (json.dumps(dict(fixture("enforced"), container="web")), "belongs to container 'web'"),
     (json.dumps(dict(fixture("enforced"), trial_started=float("nan"))), "trial_started must be a finite number"),
@@ -200,6 +200,13 @@ def test_transitions_refuse_to_run_on_a_corrupt_state_and_leave_it(layout):
             _state.apply(layout, transition, **kwargs)
     assert text_of(layout.state_file) == "{garbage"
     assert os.listdir(layout.directory) == ["state.json"]
+
+
+def test_a_state_written_by_hand_for_verify_is_read(layout):
+    # tests/integration/test_verify_vm.py gives the verify role a state.json with a timestamp for a cursor.
+    put(layout, {"container": NAME, "mode": "enforce", "cursor": "2026-12-01T19:00:00.5Z"})
+    state, info = _state.read(layout)
+    assert (state.mode, state.cursor, info["migrated"]) == ("enforce", "2026-12-01T19:00:00.5Z", True)
 
 
 def test_a_missing_state_is_the_empty_state(layout):
