@@ -49,6 +49,7 @@ dockerd: deps
 
 images: setup
 	lab/images/build
+	lab/images/build-corpus
 
 vm: setup images
 	lab/vm/build
