@@ -15,22 +15,36 @@ export PY_COLORS := 0
 # The Docker CLI matching the Debian engine.
 export DOCKER := /usr/bin/docker
 
-.PHONY: help demo test setup deps venv link dockerd images vm unit lint sanity integration integration-host \
-	integration-vm molecule molecule-default molecule-vm molecule-fleet collection bench bench-seccomp bench-collect \
+.PHONY: help demo test test-lane-bookworm test-lane-trixie setup deps venv link dockerd images vm vm-bookworm \
+	vm-trixie unit lint sanity integration integration-host integration-vm integration-vm-bookworm \
+	integration-vm-trixie molecule molecule-default molecule-vm molecule-vm-trixie molecule-fleet collection bench bench-seccomp \
+	bench-collect \
 	bench-fleet clean
 
 help:
-	@echo "make demo   boot the AppArmor lab VM, start the demo workload and harden it"
+	@echo "make demo   boot the AppArmor lab VM, start the demo workload and harden it (CONFINE_LAB_SUITE picks the stack)"
 	@echo "make test   every test tier: unit, lint, sanity, integration (host + VM), molecule"
 	@echo "steps: setup images vm unit lint sanity integration-host integration-vm molecule-default molecule-vm"
-	@echo "       molecule-fleet collection; benchmarks: bench (bench-seccomp bench-collect bench-fleet)"
+	@echo "       molecule-vm-trixie molecule-fleet collection; benchmarks: bench (bench-seccomp bench-collect bench-fleet)"
+	@echo "the lab VMs: Debian 12 (bookworm, the default) and Debian 13 (trixie); CONFINE_LAB_SUITE=trixie make demo"
 
-demo: setup images vm
+demo: setup images
 	lab/demo
 
+# The tiers without a VM first; then two lanes side by side, one per lab stack, each booting one VM at a time (the
+# host tiers ride in the Debian 12 lane); the fleet (three VMs of both stacks) last, alone. Each lane's lines carry
+# its name.
 test: setup images vm
-	$(MAKE) unit lint sanity integration molecule collection
+	$(MAKE) -j1 unit lint sanity collection
+	$(MAKE) -j2 test-lane-bookworm test-lane-trixie
+	$(MAKE) -j1 molecule-fleet
 	@echo "make test: all tiers passed"
+
+test-lane-bookworm:
+	$(MAKE) -j1 integration-host molecule-default integration-vm-bookworm molecule-vm 2>&1 | sed -u 's/^/[bookworm] /'
+
+test-lane-trixie:
+	$(MAKE) -j1 integration-vm-trixie molecule-vm-trixie 2>&1 | sed -u 's/^/[trixie] /'
 
 # --- setup -----------------------------------------------------------------------------------------------------
 setup: deps venv link dockerd
@@ -51,8 +65,13 @@ images: setup
 	lab/images/build
 	lab/images/build-corpus
 
+# The lab VMs of both stacks the collection is proven on: Debian 12 (bookworm) and Debian 13 (trixie), built side by
+# side (each suite has its own lock and cache).
 vm: setup images
-	lab/vm/build
+	$(MAKE) -j2 vm-bookworm vm-trixie
+
+vm-bookworm vm-trixie: vm-%:
+	lab/vm/build --suite $* 2>&1 | sed -u 's/^/[$*] /'
 
 # --- test tiers ------------------------------------------------------------------------------------------------
 unit: venv link
@@ -73,13 +92,19 @@ integration-host: setup images
 integration-vm: setup images vm
 	$(PYTEST) tests/integration -m vm
 
-molecule: molecule-default molecule-vm molecule-fleet
+integration-vm-bookworm integration-vm-trixie: integration-vm-%: setup images vm
+	CONFINE_LAB_SUITES=$* $(PYTEST) tests/integration -m vm
+
+molecule: molecule-default molecule-vm molecule-vm-trixie molecule-fleet
 
 molecule-default: setup images
 	$(BIN)/molecule test -s default
 
 molecule-vm: setup images vm
 	$(BIN)/molecule test -s vm
+
+molecule-vm-trixie: setup images vm
+	$(BIN)/molecule test -s vm-trixie
 
 molecule-fleet: setup images vm
 	$(BIN)/molecule test -s fleet

@@ -5,6 +5,10 @@
 
 VM_KEY=$LAB_CACHE/vm/id_ed25519
 VM_DIR=$LAB_STATE/vms
+# The Debian suites a lab VM can run (the lab images stay bookworm userlands in both: lib.sh's LAB_SUITE).
+VM_SUITES=(bookworm trixie)
+# The suite(s) lab/vm/build and lab/vm/start use unless --suite says otherwise; a comma list gives VM i suite i.
+VM_SUITE_DEFAULT=${CONFINE_LAB_SUITE:-bookworm}
 SSH_OPTS=(-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o IdentitiesOnly=yes
     -o BatchMode=yes -o ConnectTimeout=5 -o ServerAliveInterval=15 -i "$VM_KEY")
 
@@ -24,6 +28,45 @@ vm_pid() { # NAME -> pid of its running qemu (exit 1 when not running)
 
 vm_port() { cat "$VM_DIR/$1/ssh.port"; }
 
+vm_suite() { # NAME -> the suite the VM was started from (bookworm for state dirs older than the suite choice)
+    cat "$VM_DIR/$1/suite" 2>/dev/null || printf 'bookworm\n'
+}
+
+check_suite() { # SUITE: die unless the lab knows how to build a VM of it
+    [[ " ${VM_SUITES[*]} " == *" $1 "* ]] || die "unknown suite '$1' (the lab builds: ${VM_SUITES[*]})"
+}
+
+# vm_packages SUITE -> the packages debootstrap includes in a VM root of that suite. Since trixie the Docker CLI is
+# its own package (docker-cli; docker.io is the daemon) and docker-compose is the v2 CLI plugin.
+vm_packages() {
+    local common=systemd-sysv,udev,dbus,libnss-myhostname,linux-image-amd64,apparmor,openssh-server,python3
+    common=$common,python3-requests,python3-docker,docker.io,iproute2,auditd,kmod,ca-certificates,procps,curl
+    case "$1" in
+        bookworm) printf '%s\n' "$common" ;;
+        trixie) printf '%s\n' "$common,docker-cli,docker-compose" ;;
+        *) die "no package list for suite '$1'" ;;
+    esac
+}
+
+# image_file IMAGE -> a file name (no directory part) for the image's tarball: the whole reference with every
+# character other than letters, digits, '.', '_' and '-' replaced by '_' (confine-lab/base:bookworm ->
+# confine-lab_base_bookworm), so any reference gives a distinct, valid name.
+image_file() {
+    printf '%s\n' "$1" | sed 's/[^A-Za-z0-9._-]/_/g'
+}
+
+# in_use DIR: true when a running process has a file under DIR open (a VM's qemu keeps the base disk open through
+# its overlay's backing file) or runs from it.
+in_use() {
+    local dir fd target
+    dir=$(readlink -f "$1")
+    for fd in /proc/[0-9]*/fd/*; do
+        target=$(readlink "$fd" 2>/dev/null) || continue
+        case "$target" in "$dir"/*) return 0 ;; esac
+    done
+    return 1
+}
+
 vm_ssh() { # NAME CMD... (CMD is one remote shell command line)
     local name=$1
     shift
@@ -37,7 +80,10 @@ port_ssh() { # PORT CMD...
 }
 
 # qemu_launch NAME DISK FORMAT BOOTDIR RUNDIR PORT: boot DISK (kernel and initrd from BOOTDIR) daemonised under TCG,
-# SSH forwarded from 127.0.0.1:PORT, serial log, pidfile and monitor socket in RUNDIR.
+# SSH forwarded from 127.0.0.1:PORT, serial log, pidfile and monitor socket in RUNDIR. A kernel oops panics the guest
+# and a panic ends qemu (`oops=panic panic=-1`, `-no-reboot`), so a crashed VM shows as gone at once instead of
+# hanging: under multi-threaded TCG the guest kernel's live code patching (static keys) now and then trips over a
+# stale translation (`Oops: int3`, seen with Debian 13's 6.12 at boot).
 qemu_launch() {
     local name=$1 disk=$2 format=$3 boot=$4 run=$5 port=$6
     now >"$run/started"
@@ -45,7 +91,8 @@ qemu_launch() {
     qemu-system-x86_64 -name "$name" \
         -accel tcg,thread=multi -smp "${CONFINE_LAB_VM_CPUS:-2}" -m "${CONFINE_LAB_VM_MEMORY:-2048}" \
         -kernel "$boot/vmlinuz" -initrd "$boot/initrd.img" \
-        -append "root=/dev/vda rw console=ttyS0,115200 systemd.hostname=$name mitigations=off" \
+        -append "root=/dev/vda rw console=ttyS0,115200 systemd.hostname=$name mitigations=off oops=panic panic=-1" \
+        -no-reboot \
         -drive "file=$disk,if=virtio,format=$format,cache=unsafe,discard=unmap" \
         -netdev "user,id=net0,hostfwd=tcp:127.0.0.1:$port-:22" -device virtio-net-pci,netdev=net0 \
         -device virtio-rng-pci \
@@ -53,13 +100,19 @@ qemu_launch() {
         -daemonize -pidfile "$run/qemu.pid"
 }
 
-# wait_ssh_port PORT RUNDIR TIMEOUT LABEL: wait until SSH answers; fail when qemu exits or TIMEOUT passes
+# wait_ssh_port PORT RUNDIR TIMEOUT LABEL: wait until SSH answers; return 2 when the guest kernel panicked (qemu
+# exits then), fail when qemu exits otherwise or TIMEOUT passes
 wait_ssh_port() {
     local port=$1 run=$2 timeout=$3 label=$4 t0 pid
     t0=$(cat "$run/started")
     pid=$(cat "$run/qemu.pid")
     while ! port_ssh "$port" true 2>/dev/null; do
         if [ ! -d "/proc/$pid" ]; then
+            if grep -q "Kernel panic" "$run/serial.log"; then
+                grep -m1 -A3 -E "Oops|BUG:|Kernel panic" "$run/serial.log" >&2 || true
+                log "$label: the guest kernel panicked while booting (serial log: $run/serial.log)"
+                return 2
+            fi
             tail -n 20 "$run/serial.log" >&2
             die "$label: qemu exited (serial log: $run/serial.log)"
         fi
@@ -71,6 +124,9 @@ wait_ssh_port() {
     done
     log "$label: boot to SSH $(elapsed "$t0") s"
 }
+
+# Boots that end in a guest kernel panic are tried again this many times (see qemu_launch).
+BOOT_ATTEMPTS=3
 
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -85,6 +141,7 @@ write_inventory() { # inventory.yml and ssh_config for every running VM
         port=$(vm_port "$name")
         hosts+="        $name:
           ansible_port: $port
+          confine_lab_suite: $(vm_suite "$name")
 "
         cat >>"$cfg.tmp" <<CFG
 Host $name

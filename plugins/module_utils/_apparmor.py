@@ -20,6 +20,16 @@ from ansible_collections.confine.docker.plugins.module_utils import _aare
 DEFAULT_DIR = "/etc/apparmor.d/containers"
 SECURITYFS = "/sys/kernel/security/apparmor"
 ENABLED_PARAM = "/sys/module/apparmor/parameters/enabled"
+# Where a host keeps its policy ABIs (``abi <abi/4.0>,`` names /etc/apparmor.d/abi/4.0) and the abstraction every
+# generated profile includes.
+ABI_DIR = "/etc/apparmor.d/abi"
+BASE_ABSTRACTION = "/etc/apparmor.d/abstractions/base"
+# The policy ABIs the profile template is written for (see _apparmor_template): AppArmor 3 (Debian 12) ships 3.0,
+# AppArmor 4 (Debian 13) ships 3.0 and 4.0.
+TEMPLATE_ABIS = ("3.0", "4.0")
+ABI_RE = re.compile(r"^[0-9]+\.[0-9]+$")
+# ``abi`` declares a feature ABI from AppArmor 3.0 on; older parsers do not know the keyword.
+ABI_MIN_PARSER = (3, 0)
 MODES = ("enforce", "complain")
 # Flags that select a profile's mode; everything else in flags=(...) is kept as written.
 MODE_FLAGS = frozenset(("complain", "enforce", "kill", "unconfined", "prompt"))
@@ -447,9 +457,26 @@ def spec_from_bane(data):
     return spec
 
 
-def template_context(spec):
-    """The variables the profile template renders: the normalised spec plus derived network rules."""
+def validate_abi(value):
+    """The ABI a profile is rendered for: ``None`` (declare none) or one of TEMPLATE_ABIS; raise SpecError otherwise."""
+    if value is None or value == "none":
+        return None
+    if not isinstance(value, str) or value not in TEMPLATE_ABIS:
+        raise SpecError(
+            "abi %r is not one the profile template is written for (%s, or none)" % (value, ", ".join(TEMPLATE_ABIS)),
+            "abi",
+        )
+    return value
+
+
+def template_context(spec, abi=None):
+    """The variables the profile template renders: the normalised spec, derived network rules and the ABI.
+
+    ``abi`` (``"4.0"``, ``"3.0"`` or None) is the feature ABI the profile declares; None renders a profile without
+    an ``abi`` rule, in the ``#include`` syntax parsers older than AppArmor 3 read.
+    """
     spec = normalize_spec(spec)
+    abi = validate_abi(abi)
     network_rules = []
     for token in spec["network"]["protocols"]:
         if token in NET_PROTOCOLS:
@@ -463,8 +490,103 @@ def template_context(spec):
             network_rules.append("packet")
     from ansible_collections.confine.docker.plugins.module_utils._apparmor_template import DOCKER_DEFAULT_DENY
 
-    return {"spec": spec, "name": spec["name"], "network_rules": network_rules,
+    return {"spec": spec, "name": spec["name"], "network_rules": network_rules, "abi": abi,
             "docker_default_deny": DOCKER_DEFAULT_DENY}
+
+
+# -------------------------------------------------------------------------------------------------------- ABI facts
+
+
+def parse_parser_version(text):
+    """``apparmor_parser --version`` output -> ``"4.1.0"`` (None when it names no version)."""
+    match = re.search(r"AppArmor parser version ([0-9]+(?:\.[0-9]+)*)", text or "")
+    return match.group(1) if match else None
+
+
+def version_tuple(version):
+    """``"4.1.0"`` -> ``(4, 1, 0)``; None or text without a leading number -> ``()``."""
+    parts = []
+    for part in (version or "").split("."):
+        if not part.isdigit():
+            break
+        parts.append(int(part))
+    return tuple(parts)
+
+
+def declared_abi(text):
+    """The ABI that profile or abstraction text declares (``abi <abi/4.0>,`` -> ``"4.0"``), or None."""
+    for raw in (text or "").splitlines():
+        line = _strip_comment(raw).strip()
+        match = re.match(r'^abi\s+[<"](?:[^>"]*/)?([^/>"]+)[>"]\s*,', line)
+        if match:
+            return match.group(1)
+    return None
+
+
+def choose_abi(parser_version, available, abstractions_abi=None):
+    """The ABI a generated profile declares on a host.
+
+    ``parser_version`` is the host's ``apparmor_parser`` version, ``available`` the ABI files in /etc/apparmor.d/abi
+    and ``abstractions_abi`` the ABI the host's ``abstractions/base`` declares. Among the ABIs both the host and the
+    template know, the abstractions' own wins (a profile that declares another ABI than the abstractions it includes
+    draws a parser warning), else the newest. None when the parser predates ``abi`` rules or no ABI fits.
+    """
+    version = version_tuple(parser_version)
+    if not version or version < ABI_MIN_PARSER:
+        return None
+    usable = sorted((abi for abi in set(available or ()) if abi in TEMPLATE_ABIS), key=version_tuple)
+    if not usable:
+        return None
+    if abstractions_abi in usable:
+        return abstractions_abi
+    return usable[-1]
+
+
+def kernel_features(securityfs=SECURITYFS):
+    """The AppArmor features the running kernel mediates: ``{name: True}`` for each entry of ``features/``, plus
+    ``network.af_unix`` (fine-grained unix socket rules, Linux 6.17 on) when the kernel has it. Empty without
+    AppArmor."""
+    root = os.path.join(securityfs, "features")
+    try:
+        names = sorted(os.listdir(root))
+    except OSError:
+        return {}
+    features = {name: True for name in names}
+    features["network.af_unix"] = os.path.exists(os.path.join(root, "network", "af_unix"))
+    return features
+
+
+def host_facts(parser_binary=None, run=None, abi_dir=ABI_DIR, base=BASE_ABSTRACTION, securityfs=SECURITYFS,
+               param=ENABLED_PARAM):
+    """What a host offers generated profiles: AppArmor on or off, parser version, ABIs, the ABI to declare.
+
+    ``parser_binary`` is the path of ``apparmor_parser`` (None when it is not installed); ``run(argv) -> (rc, out,
+    err)`` runs it.
+    """
+    enabled, reason = apparmor_enabled(securityfs, param)
+    version = None
+    if parser_binary:
+        rc, out, err = (run or _subprocess_run)([parser_binary, "--version"])
+        version = parse_parser_version("%s\n%s" % (out, err)) if rc == 0 else None
+    try:
+        abis = sorted((name for name in os.listdir(abi_dir) if ABI_RE.match(name)), key=version_tuple)
+    except OSError:
+        abis = []
+    try:
+        with open(base, encoding="utf-8") as handle:
+            base_abi = declared_abi(handle.read())
+    except (OSError, UnicodeError):
+        base_abi = None
+    return {
+        "enabled": enabled,
+        "reason": reason,
+        "parser": parser_binary,
+        "parser_version": version,
+        "abis": abis,
+        "abstractions_abi": base_abi,
+        "abi": choose_abi(version, abis, base_abi),
+        "features": kernel_features(securityfs) if enabled else {},
+    }
 
 
 # ------------------------------------------------------------------------------------------------ profile text edits

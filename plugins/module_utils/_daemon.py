@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import subprocess
 
 DEFAULT_PATH = "/etc/docker/daemon.json"
@@ -20,7 +21,7 @@ class DaemonConfigError(ValueError):
 
 
 # Known daemon.json keys and the JSON types Docker accepts for them (dockerd 20.10 .. 27 documentation).
-# Values are tuples of Python types after json.loads.
+# Values are tuples of Python types after json.loads. Which engine knows which key: KEY_SINCE and KEY_UNTIL.
 _STR = (str,)
 _BOOL = (bool,)
 _INT = (int,)
@@ -39,6 +40,9 @@ KNOWN_KEYS = {
     "containerd-namespace": _STR,
     "containerd-plugins-namespace": _STR,
     "cdi-spec-dirs": _LIST,
+    "cluster-advertise": _STR,
+    "cluster-store": _STR,
+    "cluster-store-opts": _DICT,
     "cpu-rt-period": _INT,
     "cpu-rt-runtime": _INT,
     "cri-containerd": _BOOL,
@@ -112,6 +116,28 @@ KNOWN_KEYS = {
     "userns-remap": _STR,
 }
 
+# The engines the module knows, as (major, minor): Debian 12's docker.io is 20.10.24, Debian 13's 26.1.5. Every key
+# of KNOWN_KEYS is known to both except these; which keys each of the two really takes was measured against their
+# dockerd (tests/integration/probe/dockerd_config.py, tests/integration/test_daemon_engines_vm.py), the releases in
+# between come from Docker's release notes.
+# Keys dockerd knows from a release on: 20.10 refuses to start with them ("the following directives don't match any
+# configuration option"), except default-network-opts, which it silently ignores.
+KEY_SINCE = {
+    "proxies": (23, 0),
+    "default-network-opts": (24, 0),
+    "cdi-spec-dirs": (25, 0),
+    "log-format": (25, 0),
+}
+# Keys dockerd no longer knows from a release on (26.1 refuses to start with them).
+KEY_UNTIL = {
+    "cluster-advertise": (23, 0),
+    "cluster-store": (23, 0),
+    "cluster-store-opts": (23, 0),
+    "oom-score-adjust": (25, 0),
+}
+# dockerd --validate (and the builtin/unconfined seccomp-profile words) arrived with Docker 23.0.
+VALIDATE_SINCE = (23, 0)
+
 # Keys dockerd applies on SIGHUP without a restart (moby daemon/reload.go, reload_unix.go and the authorization
 # plugins in cmd/dockerd). Anything else needs a restart.
 RELOADABLE_KEYS = frozenset(
@@ -164,13 +190,59 @@ _STRING_LISTS = (
     "registry-mirrors",
     "storage-opts",
 )
-_STRING_MAPS = ("log-opts",)
+_STRING_MAPS = ("log-opts", "cluster-store-opts")
 
 # Special seccomp-profile values; Docker 20.10 and older read any value as a file path (measured: "open builtin: no
 # such file or directory"), Docker 23 and later accept these two words.
 SECCOMP_KEYWORDS = ("builtin", "unconfined")
 
-LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
+# Both engines take logrus's levels; 20.10 also takes "warning", which 26.1 refuses ("invalid logging level"). Where
+# the release in between changed that is not known, so "warning" is refused only from 26.0 on (dockerd --validate
+# judges it on 23 to 25).
+LOG_LEVELS = ("trace", "debug", "info", "warn", "error", "fatal", "panic")
+LOG_LEVEL_WARNING_UNTIL = (26, 0)
+LOG_FORMATS = ("text", "json")
+CGROUPNS_MODES = ("host", "private")
+IPC_MODES = ("shareable", "private")
+
+
+def parse_dockerd_version(text):
+    """``dockerd --version`` output (``Docker version 26.1.5+dfsg1, build 411e817``) -> ``(26, 1, 5)``, or None."""
+    match = re.search(r"\bversion v?([0-9]+)\.([0-9]+)(?:\.([0-9]+))?", text or "")
+    if not match:
+        return None
+    return tuple(int(part) for part in match.groups(default="0"))
+
+
+def version_text(version):
+    return ".".join(str(part) for part in version) if version else "unknown"
+
+
+def supports_validate(version):
+    """Whether a dockerd of ``version`` has ``--validate`` (None: not known, so no)."""
+    return version is not None and tuple(version[:2]) >= VALIDATE_SINCE
+
+
+def key_unsupported(key, version):
+    """Why a dockerd of ``version`` cannot take ``key`` (a message), or None when it can or the version is unknown."""
+    if version is None:
+        return None
+    release = tuple(version[:2])
+    since = KEY_SINCE.get(key)
+    if since is not None and release < since:
+        effect = "ignores it" if key == "default-network-opts" else "would not start with it"
+        return "%r needs Docker %d.%d or later; this dockerd (%s) %s" % (
+            key, since[0], since[1], version_text(version), effect)
+    until = KEY_UNTIL.get(key)
+    if until is not None and release >= until:
+        return "%r was removed in Docker %d.%d; this dockerd (%s) would not start with it" % (
+            key, until[0], until[1], version_text(version))
+    return None
+
+
+def engine_keys(version):
+    """The keys of KNOWN_KEYS a dockerd of ``version`` takes (every one when the version is not known)."""
+    return frozenset(key for key in KNOWN_KEYS if key_unsupported(key, version) is None)
 
 
 def parse_text(text):
@@ -226,12 +298,14 @@ def _check_type(key, value, types):
     return isinstance(value, types)
 
 
-def validate_settings(config, allow_unknown=False, seccomp_check=None, seccomp_keywords=True):
-    """Check keys and types of a whole daemon.json dict. Returns a list of warnings; raises on errors.
+def validate_settings(config, allow_unknown=False, seccomp_check=None, engine=None):
+    """Check keys, types and values of a whole daemon.json dict. Returns a list of warnings; raises on errors.
 
-    ``seccomp_check(path)`` is called for a ``seccomp-profile`` value that names a file. ``seccomp_keywords`` says
-    whether the installed dockerd understands ``builtin`` and ``unconfined`` (Docker 23 and later).
+    ``seccomp_check(path)`` is called for a ``seccomp-profile`` value that names a file. ``engine`` is the installed
+    dockerd's version (``(26, 1, 5)``); keys and values that engine does not take are errors. With None (no dockerd
+    to ask) every known key and value is accepted.
     """
+    seccomp_keywords = engine is None or supports_validate(engine)
     errors = []
     warnings = []
     for key in sorted(config):
@@ -243,10 +317,14 @@ def validate_settings(config, allow_unknown=False, seccomp_check=None, seccomp_k
             else:
                 errors.append("unknown daemon.json key %r (set allow_unknown=true to accept it)" % key)
             continue
+        unsupported = key_unsupported(key, engine)
+        if unsupported:
+            errors.append(unsupported)
+            continue
         if not _check_type(key, value, types):
             errors.append("%r must be %s, got %s" % (key, _type_name(types), json.dumps(value)))
             continue
-        errors.extend(_check_value(key, value))
+        errors.extend(_check_value(key, value, engine))
     errors.extend(_check_combinations(config))
     profile = config.get("seccomp-profile")
     if profile in SECCOMP_KEYWORDS and not seccomp_keywords:
@@ -261,10 +339,25 @@ def validate_settings(config, allow_unknown=False, seccomp_check=None, seccomp_k
     return warnings
 
 
-def _check_value(key, value):
+def _log_levels(engine):
+    if engine is None or tuple(engine[:2]) < LOG_LEVEL_WARNING_UNTIL:
+        return (*LOG_LEVELS, "warning")
+    return LOG_LEVELS
+
+
+def _check_value(key, value, engine=None):
     errors = []
-    if key == "log-level" and value not in LOG_LEVELS:
-        errors.append("'log-level' must be one of %s, got %r" % (", ".join(LOG_LEVELS), value))
+    if key == "log-level" and value not in _log_levels(engine):
+        errors.append("'log-level' must be one of %s%s, got %r" % (
+            ", ".join(_log_levels(engine)), " for dockerd %s" % version_text(engine) if engine else "", value))
+    elif key == "log-format" and value not in LOG_FORMATS:
+        errors.append("'log-format' must be one of %s, got %r" % (", ".join(LOG_FORMATS), value))
+    elif key == "default-cgroupns-mode" and value not in CGROUPNS_MODES:
+        errors.append("'default-cgroupns-mode' must be one of %s, got %r" % (", ".join(CGROUPNS_MODES), value))
+    elif key == "default-ipc-mode" and value not in IPC_MODES:
+        errors.append("'default-ipc-mode' must be one of %s, got %r" % (", ".join(IPC_MODES), value))
+    elif key == "userland-proxy-path" and not value.startswith("/"):
+        errors.append("'userland-proxy-path' must be an absolute path, got %r" % value)
     elif key == "default-ulimits":
         errors.extend(_check_ulimits(value))
     elif key in _STRING_LISTS:
@@ -404,18 +497,15 @@ def restart_plan(keys, after=None):
     return needs_restart, reload_keys
 
 
-def dockerd_help(dockerd="dockerd", runner=subprocess.run):
-    """The text of ``dockerd --help``, or None when dockerd cannot be run."""
+def dockerd_version(dockerd="dockerd", runner=subprocess.run):
+    """The installed dockerd's version from ``dockerd --version`` (``(26, 1, 5)``), or None when it cannot be run."""
     try:
-        proc = runner([dockerd, "--help"], capture_output=True, text=True, timeout=30, check=False)
+        proc = runner([dockerd, "--version"], capture_output=True, text=True, timeout=30, check=False)
     except (OSError, subprocess.SubprocessError):
         return None
-    return (proc.stdout or "") + (proc.stderr or "")
-
-
-def dockerd_supports_validate(dockerd="dockerd", runner=subprocess.run):
-    """True when ``dockerd --help`` lists ``--validate`` (Docker 23+)."""
-    return "--validate" in (dockerd_help(dockerd, runner) or "")
+    if proc.returncode != 0:
+        return None
+    return parse_dockerd_version((proc.stdout or "") + (proc.stderr or ""))
 
 
 def dockerd_validate(path, dockerd="dockerd", runner=subprocess.run):

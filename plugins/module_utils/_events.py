@@ -555,7 +555,7 @@ def parse_seccomp(body, resolver=None, fields=None):
         fields = parse_fields(core)
     nr = _int(fields.get("syscall"))
     arch = audit_arch(fields.get("arch"))
-    if arch == "x86_64" and nr is not None and nr & X32_SYSCALL_BIT:
+    if arch == "x86_64" and nr is not None and nr >= 0 and nr & X32_SYSCALL_BIT:
         arch = "x32"
     action, data = decode_action(fields.get("code"))
     name = resolver.resolve(nr, arch) if resolver is not None else None
@@ -938,6 +938,12 @@ def scan_chunk(chunk, collector, needles=NEEDLES, end=None):
         collector.feed_line(line.decode("utf-8", "replace"))
 
 
+# No audit record is longer than this (the kernel's own limit is MAX_AUDIT_MESSAGE_LENGTH, 8970 bytes); a longer
+# "line" is not read whole.
+LINE_MAX = 1 << 20
+EXPORT_FIELD_MAX = 1 << 20
+
+
 def scan_stream(handle, collector, needles=NEEDLES, block_size=8 << 20):
     """Scan a binary stream from its current position; return the number of bytes consumed.
 
@@ -948,16 +954,39 @@ def scan_stream(handle, collector, needles=NEEDLES, block_size=8 << 20):
     view = memoryview(buffer)
     filled = 0
     consumed = 0
+    skipping = False  # inside a line longer than LINE_MAX: its bytes are dropped up to its end
     try:
         while True:
-            if filled == len(buffer):  # one line longer than the buffer: grow it
-                view.release()
-                buffer.extend(bytearray(len(buffer)))
-                view = memoryview(buffer)
+            if filled == len(buffer):
+                if len(buffer) >= LINE_MAX:
+                    # One line longer than any record: drop it (counted), keep memory bounded.
+                    if not skipping:
+                        collector.add_lost("line-too-long", None, "a line longer than %d bytes was skipped (no record "
+                                           "is that long; what it held is not read)" % LINE_MAX)
+                    skipping = True
+                    consumed += filled
+                    filled = 0
+                else:  # one line longer than the buffer: grow it
+                    view.release()
+                    buffer.extend(bytearray(min(len(buffer), LINE_MAX - len(buffer))))
+                    view = memoryview(buffer)
             count = handle.readinto(view[filled:])
             if not count:
                 break
             total = filled + count
+            if skipping:
+                first = buffer.find(b"\n", filled, total)
+                if first < 0:
+                    consumed += total
+                    filled = 0
+                    continue
+                consumed += first + 1
+                buffer[: total - first - 1] = view[first + 1 : total]
+                filled = 0
+                total -= first + 1
+                skipping = False
+                if total == 0:
+                    continue
             last = buffer.rfind(b"\n", filled, total)
             if last < 0:
                 filled = total
@@ -993,6 +1022,10 @@ def parse_export(handle):
             entry[key.decode("ascii", "replace")] = value.decode("utf-8", "replace")
         else:  # binary field: KEY\n<le64 length><data>\n
             size = int.from_bytes(handle.read(8), "little")
+            if size > EXPORT_FIELD_MAX:
+                field = line[:64].decode("ascii", "replace")
+                raise EventsError("journal export field %s claims %d bytes, more than any journal field holds "
+                                  "(%d): the export is corrupt" % (field, size, EXPORT_FIELD_MAX))
             value = handle.read(size)
             if len(value) < size or handle.read(1) != b"\n":
                 break

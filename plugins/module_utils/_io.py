@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 import tempfile
 import time
 
@@ -18,13 +19,50 @@ class WriteError(Exception):
     """A write could not be completed; the target is left as it was."""
 
 
-def read_text(path):
-    """Return the file's text, or None when it does not exist."""
+class ReadError(OSError):
+    """A file that cannot be read as the text it should hold; the message says why."""
+
+
+# Profiles, specs and daemon.json are small; anything larger is not one of them.
+READ_MAX = 64 << 20
+
+
+def read_text(path, max_bytes=READ_MAX):
+    """Return the file's text, or None when it does not exist.
+
+    Only regular files are read (a FIFO would block, a device such as /dev/zero would never end), at most
+    ``max_bytes``, and the content must be UTF-8: ReadError otherwise.
+    """
     try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ReadError("%s is not a regular file (%s): refusing to read it" % (path, _kind(info.st_mode)))
+        if info.st_size > max_bytes:
+            raise ReadError("%s is %d bytes, more than the %d this file can be" % (path, info.st_size, max_bytes))
+        with os.fdopen(fd, "rb") as handle:
+            fd = None
+            data = handle.read(max_bytes + 1)
+    finally:
+        if fd is not None:
+            os.close(fd)
+    if len(data) > max_bytes:
+        raise ReadError("%s grew past %d bytes while it was read" % (path, max_bytes))
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ReadError("%s is not UTF-8 text (byte %d: %s)" % (path, exc.start, exc.reason)) from exc
+
+
+def _kind(mode):
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
 
 
 def backup_file(path, now=None):

@@ -740,6 +740,20 @@ def effective_policy(profile, caps=(), arch="x86_64", kernel=None):
     return result
 
 
+def missing_runtime_minimum(profile, caps=(), arch="x86_64", kernel=None):
+    """The calls of the runtime minimum (``_seccomp_docker.RUNTIME_MINIMUM``: what runc and the C library make before
+    the program's first instruction) that ``profile`` neither allows nor logs for a container with ``caps``: a
+    profile with any cannot start a container."""
+    policy = effective_policy(profile, caps, arch, kernel)
+    if policy["default"] in ("SCMP_ACT_ALLOW", "SCMP_ACT_LOG"):
+        refused = set()
+        for bucket in ("errno", "kill", "trap", "trace", "notify"):
+            refused |= policy[bucket]
+        return sorted(set(docker_data.RUNTIME_MINIMUM) & refused)
+    passing = policy["allow"] | policy["log"] | set(policy["conditional"])
+    return sorted(set(docker_data.RUNTIME_MINIMUM) - passing)
+
+
 def allowed_syscalls(profile, caps=(), arch="x86_64", kernel=None):
     """The syscalls that run without condition (allowed or logged, explicitly or by default action is not counted)."""
     policy = effective_policy(profile, caps, arch, kernel)

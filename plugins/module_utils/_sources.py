@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import subprocess
 
 from ansible_collections.confine.docker.plugins.module_utils._events import (
@@ -167,6 +168,8 @@ def read_files(paths, collector, since=None, rotations=True, source="file", need
         for path in candidates:
             try:
                 st = os.stat(path)
+                if not stat.S_ISREG(st.st_mode):
+                    raise EventsError("%s is not a regular file: refusing to read it as a log" % path)
                 head = head_hash(path)
             except OSError as exc:
                 raise EventsError("cannot read %s: %s" % (path, exc)) from exc

@@ -3,8 +3,9 @@
 """Checks that a running container is confined the way it was declared.
 
 Every check is a pure function over data the module gathered: ``docker inspect`` JSON, the text of
-``/proc/<pid>/status`` and ``/proc/<pid>/attr/current``, the expected seccomp profile, exit codes of commands run in
-the container, HTTP statuses and AppArmor log records. Plain Python, stdlib only, no Ansible imports.
+``/proc/<pid>/status`` and ``/proc/<pid>/attr/apparmor/current`` (or ``attr/current``), the expected seccomp profile,
+exit codes of commands run in the container, HTTP statuses and AppArmor log records. Plain Python, stdlib only, no
+Ansible imports.
 
 A check result is a dict ``{check, passed, expected, actual, detail}``.
 """
@@ -323,6 +324,25 @@ def parse_status(text):
     return fields
 
 
+# Where the kernel shows a process's AppArmor label: the AppArmor-only file first (it exists since Linux 5.1, with LSM
+# stacking, and keeps showing AppArmor's label when another LSM owns the shared file), then the shared one.
+APPARMOR_ATTR_FILES = ("/proc/%d/attr/apparmor/current", "/proc/%d/attr/current")
+
+
+def read_apparmor_label(pid, read):
+    """``(text, path)`` of the AppArmor label of process ``pid``, ``(None, None)`` when no file can be read.
+
+    ``read(path)`` returns a file's text or None. The AppArmor-only file wins when it can be read; the shared
+    ``attr/current`` is read only on kernels without it.
+    """
+    for template in APPARMOR_ATTR_FILES:
+        path = template % pid
+        text = read(path)
+        if text is not None:
+            return text, path
+    return None, None
+
+
 def parse_attr_current(text):
     """``/proc/<pid>/attr/current`` text -> (profile, mode); ``unconfined`` gives ("unconfined", None).
 
@@ -472,9 +492,11 @@ def check_apparmor(inspect, expected):
     return _result("apparmor", False, expected, actual, "the container runs under %s" % effective)
 
 
-def check_apparmor_kernel(attr_text, expected, mode="enforce"):
-    """The kernel's view of the container's init process (``/proc/<pid>/attr/current``)."""
+def check_apparmor_kernel(attr_text, expected, mode="enforce", source=None):
+    """The kernel's view of the container's init process (``/proc/<pid>/attr/apparmor/current`` or
+    ``/proc/<pid>/attr/current``, ``source`` naming the file read)."""
     want = "%s (%s)" % (expected, mode)
+    where = " (%s)" % source if source else ""
     label = parse_attr_current(attr_text)
     if label is None:
         shown = None if attr_text is None else attr_text.replace("\x00", "").strip()
@@ -489,10 +511,10 @@ def check_apparmor_kernel(attr_text, expected, mode="enforce"):
     profile, actual_mode = label
     actual = profile if actual_mode is None else "%s (%s)" % (profile, actual_mode)
     if profile != expected:
-        return _result("apparmor_kernel", False, want, actual, "the process runs under another profile")
+        return _result("apparmor_kernel", False, want, actual, "the process runs under another profile" + where)
     if actual_mode != mode:
-        return _result("apparmor_kernel", False, want, actual, "the profile is in %s mode" % actual_mode)
-    return _result("apparmor_kernel", True, want, actual)
+        return _result("apparmor_kernel", False, want, actual, "the profile is in %s mode%s" % (actual_mode, where))
+    return _result("apparmor_kernel", True, want, actual, source or "")
 
 
 def check_seccomp(inspect, expected, profile=None, profile_error=None):
@@ -681,7 +703,8 @@ def evaluate(expected, facts):
     """All checks of one container.
 
     ``expected`` comes from validate_expected. ``facts`` holds what the module gathered:
-    ``inspect`` (dict or None), ``inspect_error``, ``status_text``, ``attr_text``, ``seccomp_profile`` (data),
+    ``inspect`` (dict or None), ``inspect_error``, ``status_text``, ``attr_text`` (and ``attr_file``, the file it
+    came from), ``seccomp_profile`` (data),
     ``seccomp_error``, ``workload`` (list of {rc, stdout, stderr}), ``health`` ({rc, stdout, stderr} for a command,
     {status, error} for a URL), ``denied`` ({records, source}).
     Returns ``{name, passed, checks}``.
@@ -697,7 +720,9 @@ def evaluate(expected, facts):
             checks.append(check_apparmor(inspect, expected["apparmor"]))
             if running["passed"]:
                 attr = facts.get("attr_text")
-                checks.append(check_apparmor_kernel(attr, expected["apparmor"], expected["apparmor_mode"]))
+                checks.append(
+                    check_apparmor_kernel(attr, expected["apparmor"], expected["apparmor_mode"], facts.get("attr_file"))
+                )
         if expected["seccomp"] is not None:
             checks.append(
                 check_seccomp(inspect, expected["seccomp"], facts.get("seccomp_profile"), facts.get("seccomp_error"))

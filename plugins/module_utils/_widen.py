@@ -113,6 +113,8 @@ _COUNTER_SHAPE_RE = re.compile(r"^(?:[A-Za-z]+[-_.]?[0-9]+|[0-9]+[-_.]?[A-Za-z]+
 def _is_random(text):
     """Letters and digits mixed in a run of name characters (k3v9x_2q, 0f3a9c2d...), not a word and a number."""
     return bool(_MIXED_RE.match(text)) and not _COUNTER_SHAPE_RE.match(text)
+
+
 _NAME_RUN_RE = re.compile(r"^[A-Za-z0-9_]{6,}$")
 _SUFFIX_RE = re.compile(r"^(.*[-_.])([A-Za-z0-9_]{6,})$")  # name-<random>, .tmp-<random>
 _TMP_END_RE = re.compile(r"tmp[-_.]$", re.I)
@@ -503,14 +505,9 @@ def _file_items(items, files, written, coverage, approve):
                 continue
             # A glob the guard refuses: narrow it to the literal paths seen, and judge those.
             for path, (path_perms, path_events) in paths.items():
-                kept = "mrix" if entry.kind == "exec" else merge_perms(path_perms.replace("ix", ""))
-                if entry.kind == "exec" and "x" not in path_perms:
-                    continue
-                if entry.kind == "file" and not kept.replace("m", "").replace("r", "") and "x" in path_perms:
-                    continue
-                for narrow in _file_item(_Items(), _aare.escape(path), kept, path_events, [path] * len(path_events)):
-                    if narrow.kind != entry.kind:
-                        continue
+                literal_items = _file_item(_Items(), _aare.escape(path), path_perms, path_events,
+                                           [path] * len(path_events))
+                for narrow in (item for item in literal_items if item.kind == entry.kind):
                     _judge_file(narrow, approve, writable)
                     narrow.note_text = "generalisation to %s withheld: %s" % (pattern, entry.reason)
                     _merge_into(items, narrow)

@@ -28,7 +28,12 @@ description:
     installed and validated only).
   - The generated profile lets the container read every file and write or execute only the paths the spec names;
     on top of that it carries the protections of Docker's C(docker-default) profile (no mount, no writes to C(/proc)
-    and C(/sys) internals, ptrace and signals only within the profile, C(flags=(attach_disconnected,mediate_deleted))).
+    and C(/sys) internals, ptrace only within the profile, C(flags=(attach_disconnected,mediate_deleted))). Signals
+    come only from the container itself, the host's unconfined processes and the container runtime (C(runc),
+    C(crun)), so C(docker stop), C(docker kill) and C(docker restart) work; other confined processes cannot signal
+    the container.
+  - The generated profile declares the policy ABI of the target (O(abi)), so its rules mean the same with AppArmor 3
+    (Debian 12, ABI 3.0) and AppArmor 4 (Debian 13, ABI 4.0) whatever the parser's configuration pins.
   - The spec's denials (O(spec.filesystem.read_only_paths), O(spec.filesystem.deny_exec),
     O(spec.filesystem.deny_paths)) are C(audit deny) rules; in enforce mode they deny and log C(apparmor="DENIED"),
     in complain mode the access goes through and C(apparmor="ALLOWED") is logged. The C(docker-default) protections
@@ -162,6 +167,18 @@ options:
             abstractions from the policy directory (C(#include <abstractions/...>)), never an absolute host path.
         type: list
         elements: str
+  abi:
+    description:
+      - The policy ABI a profile rendered from O(spec) (or bane TOML) declares (C(abi <abi/4.0>,)).
+      - C(auto) takes the target's ABI from the C(confine_apparmor_host) fact of M(confine.docker.apparmor_facts),
+        which runs on the target when the host does not have the fact yet. That is the ABI the target's
+        C(abstractions/base) declares, or else the newest one in C(/etc/apparmor.d/abi/) the template is written
+        for; none for parsers older than AppArmor 3.
+      - C(none) declares none (and uses the C(#include) syntax of older parsers).
+      - Ignored for O(content) and O(src) profiles, whose text is installed as written.
+    type: str
+    choices: [auto, none, "3.0", "4.0"]
+    default: auto
   path:
     description: Where the profile file goes. Defaults to C(/etc/apparmor.d/containers/<name>).
     type: path
@@ -190,8 +207,10 @@ options:
 notes:
   - The C(apparmor_parser) binary must be installed on the target (Debian package C(apparmor)); the generated
     profile includes C(tunables/global) and C(abstractions/base) from C(/etc/apparmor.d).
+  - Proven with AppArmor 3.0 (Debian 12, Docker 20.10) and AppArmor 4.1 (Debian 13, Docker 26.1).
   - Rendering O(spec) and reading bane TOML happen on the controller and need Jinja2 and Python 3.11 there.
 seealso:
+  - module: confine.docker.apparmor_facts
   - name: bane
     description: The AppArmor profile generator for Docker containers whose TOML format O(spec) mirrors.
     link: https://github.com/genuinetools/bane
@@ -255,6 +274,11 @@ previous_mode:
   returned: always
   type: str
   sample: enforce
+abi:
+  description: The policy ABI the installed profile text declares (null when it declares none).
+  returned: when O(state=present)
+  type: str
+  sample: "4.0"
 profiles:
   description: Every profile name the file declares (from C(apparmor_parser -N)).
   returned: when O(state=present)
@@ -288,6 +312,7 @@ from ansible_collections.confine.docker.plugins.module_utils._apparmor import (
     ParserError,
     ProfileError,
     apparmor_enabled,
+    declared_abi,
     default_path,
     loaded_profiles,
     set_mode,
@@ -379,6 +404,7 @@ class Runner:
         parser = self.parser()
         profiles = parser.compile_check(desired, display=path)
         self.result["profiles"] = profiles
+        self.result["abi"] = declared_abi(desired)
         others = [found for found in profiles if found != name and not found.startswith(name + "//")]
         if name not in profiles or others:
             raise ProfileError(
@@ -456,6 +482,7 @@ def main():
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
             "load": {"type": "bool", "default": True},
             "backup": {"type": "bool", "default": False},
+            "abi": {"type": "str", "choices": ["auto", "none", "3.0", "4.0"], "default": "auto"},
         },
         mutually_exclusive=[("content", "src", "spec")],
         supports_check_mode=True,

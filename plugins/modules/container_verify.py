@@ -15,10 +15,11 @@ description:
     the seccomp profile in C(SecurityOpt), compared as data with the expected profile file (the Docker CLI reads the
     file and sends its JSON, so the container carries the content, not the path); not privileged;
     C(no-new-privileges); C(CapAdd)/C(CapDrop) as declared.
-  - The kernel's side, for the container's main process (C(State.Pid)) - C(/proc/<pid>/attr/apparmor/current) or
-    C(/proc/<pid>/attr/current) shows the profile and its mode; C(/proc/<pid>/status) shows C(Seccomp) 2 (a filter
-    is applied), C(NoNewPrivs) 1 and a capability bounding set (C(CapBnd)) equal to what Docker grants for the
-    declared capabilities.
+  - The kernel's side, for the container's main process (C(State.Pid)) - C(/proc/<pid>/attr/apparmor/current)
+    (AppArmor's own file, read first, since with LSM stacking it shows AppArmor's label even when another LSM owns
+    the shared file) or, on kernels without it, C(/proc/<pid>/attr/current) shows the profile and its mode;
+    C(/proc/<pid>/status) shows C(Seccomp) 2 (a filter is applied), C(NoNewPrivs) 1 and a capability bounding set
+    (C(CapBnd)) equal to what Docker grants for the declared capabilities.
   - The application still works - each O(containers[].workload) command run with C(docker exec) exits 0; the
     O(containers[].health) probe passes (an HTTP URL fetched from the managed host, or a command in the container);
     when the image has its own C(HEALTHCHECK), Docker reports it C(healthy).
@@ -251,6 +252,7 @@ from ansible_collections.confine.docker.plugins.module_utils._verify import (
     denied_records,
     evaluate,
     parse_time,
+    read_apparmor_label,
     summarize,
     validate_expected,
 )
@@ -323,7 +325,7 @@ class Verifier:
         if running:
             pid = state["Pid"]
             facts["status_text"] = _read("/proc/%d/status" % pid)
-            facts["attr_text"] = self.apparmor_label(pid)
+            facts["attr_text"], facts["attr_file"] = read_apparmor_label(pid, _read)
         if exp["seccomp"] not in (None, "docker-default"):
             facts["seccomp_profile"], facts["seccomp_error"] = self.seccomp_file(exp["seccomp"])
         if running:
@@ -349,15 +351,6 @@ class Verifier:
         if not data:
             return None, "no such container: %s" % name
         return data[0], None
-
-    @staticmethod
-    def apparmor_label(pid):
-        # Kernels with LSM stacking have the AppArmor-only file; attr/current is the shared one.
-        for path in ("/proc/%d/attr/apparmor/current" % pid, "/proc/%d/attr/current" % pid):
-            text = _read(path)
-            if text is not None:
-                return text
-        return None
 
     def seccomp_file(self, path):
         if path not in self._seccomp:

@@ -14,14 +14,18 @@ description:
   - O(settings) are deep-merged into the current content (objects merge key by key, other values are replaced) and
     the keys in O(remove) are dropped. Every other key the file had is kept with its value unchanged; the file is
     written with sorted keys and a two-space indent.
-  - Before anything is written the result is validated - known keys and their JSON types, C(log-level) values,
+  - Before anything is written the result is validated - known keys and their JSON types, the keys the installed
+    engine takes (C(dockerd --version); Docker 20.10 does not know C(proxies), C(log-format), C(cdi-spec-dirs) and
+    ignores C(default-network-opts), Docker 26 no longer knows C(cluster-store), C(cluster-advertise) and
+    C(oom-score-adjust)), C(log-level), C(log-format), C(default-cgroupns-mode) and C(default-ipc-mode) values,
     C(default-ulimits) shape, string values in C(log-opts) and in list keys, combinations dockerd refuses
     (C(icc=false) with C(iptables=false), C(bridge) with C(bip)), a C(seccomp-profile) path must exist and pass the
     collection's seccomp validator - and, when the installed C(dockerd) has C(--validate) (Docker 23 and later),
-    with C(dockerd --validate --config-file). Docker 20.10 has no C(--validate); then only the module's own
-    validation runs and RV(validated_by) says so.
+    with C(dockerd --validate --config-file), in check mode too (on a temporary copy). Docker 20.10 has no
+    C(--validate); then only the module's own validation runs and RV(validated_by) says so.
   - The C(seccomp-profile) words C(builtin) and C(unconfined) are refused when the installed dockerd is older than
     Docker 23 (it has no C(--validate)); Docker 20.10 reads them as file names and does not start.
+  - Proven against the dockerd of Debian 12 (Docker 20.10.24) and Debian 13 (Docker 26.1.5).
   - A daemon.json that does not parse as JSON, or that names a key twice, is never overwritten; the task fails with
     the line and column of the error (or the repeated key) and the file is left for the user to fix.
   - The write is atomic (temporary file beside the target, renamed over it). The module does not restart Docker; it
@@ -147,7 +151,16 @@ validated_by:
   returned: always
   type: str
   sample: module
+engine:
+  description: The installed dockerd's version (from C(dockerd --version)), null when it cannot be run.
+  returned: always
+  type: str
+  sample: 26.1.5
 """
+
+import os
+import shutil
+import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -156,12 +169,14 @@ from ansible_collections.confine.docker.plugins.module_utils._daemon import (
     changed_keys,
     check_seccomp_file,
     desired_config,
-    dockerd_help,
     dockerd_validate,
+    dockerd_version,
     parse_text,
     render,
     restart_plan,
+    supports_validate,
     validate_settings,
+    version_text,
 )
 from ansible_collections.confine.docker.plugins.module_utils._io import (
     WriteError,
@@ -171,16 +186,16 @@ from ansible_collections.confine.docker.plugins.module_utils._io import (
 )
 
 
-def probe_dockerd(dockerd):
-    """Return (supports --validate, understands the seccomp-profile keywords) for the installed dockerd.
-
-    Both arrived with Docker 23. When dockerd is not installed nothing is known: the keywords are accepted.
-    """
-    text = dockerd_help(dockerd)
-    if text is None:
-        return False, True
-    modern = "--validate" in text
-    return modern, modern
+def validate_in_check_mode(new_text, dockerd):
+    """``dockerd --validate`` on a copy of the new file in a temporary directory (check mode writes nothing else)."""
+    workdir = tempfile.mkdtemp(prefix="confine-daemon-json-")
+    try:
+        tmp = os.path.join(workdir, "daemon.json")
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(new_text)
+        dockerd_validate(tmp, dockerd)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def run(module):
@@ -190,11 +205,12 @@ def run(module):
     text = read_text(path)
     current = parse_text(text)
     wanted = desired_config(current, params["settings"], params["remove"])
-    use_dockerd, seccomp_keywords = probe_dockerd(params["dockerd_path"])
+    engine = dockerd_version(params["dockerd_path"])
+    use_dockerd = supports_validate(engine)
+    result["engine"] = version_text(engine) if engine else None
     seccomp_check = check_seccomp_file if params["validate_seccomp"] else None
-    warnings = validate_settings(
-        wanted, allow_unknown=params["allow_unknown"], seccomp_check=seccomp_check, seccomp_keywords=seccomp_keywords
-    )
+    warnings = validate_settings(wanted, allow_unknown=params["allow_unknown"], seccomp_check=seccomp_check,
+                                 engine=engine)
     for warning in warnings:
         module.warn(warning)
     result["config"] = wanted
@@ -216,6 +232,8 @@ def run(module):
     if use_dockerd:
         result["validated_by"] = "module+dockerd"
     if module.check_mode:
+        if use_dockerd:
+            validate_in_check_mode(new_text, params["dockerd_path"])
         return result
 
     def validate(tmp):

@@ -93,9 +93,9 @@ options:
   baseline:
     description:
       - What the container would run under without the collection, to tell which refused items change nothing
-        (RV(refused[].baseline)). V(docker_default) is Docker's C(docker-default) AppArmor profile, or Docker's
-        default seccomp profile of the engine on the target (or of O(engine)) for the container's capabilities;
-        V(none) classifies nothing.
+        (the C(baseline) of each RV(refused) item). V(docker_default) is Docker's C(docker-default) AppArmor
+        profile, or Docker's default seccomp profile of the engine on the target (or of O(engine)) for the
+        container's capabilities; V(none) classifies nothing.
       - A refused item the baseline blocks too is enforced as refused without changing what the container had; the
         others are listed in RV(blockers) and need an approval (or stay denied).
     type: str
@@ -182,7 +182,7 @@ added:
        examples: [/var/log/app/worker-17.log], comm: [python3]}
 blockers:
   description:
-    - The keys of the refused items that the baseline does not block (or whose baseline is not known): they need
+    - The keys of the refused items that the baseline does not block (or whose baseline is not known). They need
       an approval before enforcement, or they stay denied.
   returned: always
   type: list

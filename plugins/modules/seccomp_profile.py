@@ -115,6 +115,14 @@ options:
         The format and action checks always run.
     type: bool
     default: true
+  force:
+    description:
+      - Deploy a profile that cannot start a container. Without it, a profile that blocks a call of the runtime
+        minimum (the calls runc and the C library make before the program's first instruction, such as C(execve),
+        C(futex), C(exit_group) and C(mmap)) for the container's O(caps) fails the task, naming the calls, and
+        nothing is written.
+    type: bool
+    default: false
   caps:
     description:
       - Capabilities of the container used to compute RV(effective). Defaults to the capabilities Docker gives a
@@ -322,6 +330,7 @@ from ansible_collections.confine.docker.plugins.module_utils._seccomp import (
     engine_description,
     generate,
     libseccomp_gaps,
+    missing_runtime_minimum,
     native_arch_name,
     parse_profile,
     weakness_warnings,
@@ -429,6 +438,13 @@ def run(module):
     profile, description, engine = desired_profile(params)
     caps = params["caps"] if params["caps"] is not None else list(DEFAULT_CAPS)
     effective, warnings = summary(profile, caps, description)
+    missing = missing_runtime_minimum(profile, caps, native_arch_name())
+    if missing and not params["force"]:
+        raise SeccompError("the profile cannot start a container: it blocks %s, which runc and the C library call "
+                           "before the program's first instruction; allow them (or set force: true to deploy it "
+                           "anyway)" % ", ".join(missing))
+    if missing:
+        module.warn("%s: the profile blocks %s: containers will not start under it" % (path, ", ".join(missing)))
     text = canonical_json(profile)
     result.update(profile=profile, allow_count=effective["allow"], effective=effective, weaknesses=warnings)
     if engine is not None:
@@ -481,6 +497,7 @@ def main():
             "drop_groups": {"type": "list", "elements": "str", "default": []},
             "engine": {"type": "str"},
             "validate": {"type": "bool", "default": True},
+            "force": {"type": "bool", "default": False},
             "caps": {"type": "list", "elements": "str"},
             "backup": {"type": "bool", "default": False},
             "owner": {"type": "str"},

@@ -202,8 +202,8 @@ cursor:
 lost:
   description:
     - Notices that records were dropped, by kind (C(printk-ratelimit), C(audit-lost), C(audit-backlog),
-      C(audit-rate-limit), C(journal-missed), C(syslog-ratelimit), C(kmsg-overwritten)); C(records) is how many when
-      the notice says so.
+      C(audit-rate-limit), C(journal-missed), C(syslog-ratelimit), C(kmsg-overwritten), C(line-too-long));
+      C(records) is how many when the notice says so.
   returned: always
   type: list
   elements: dict

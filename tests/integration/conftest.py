@@ -14,6 +14,9 @@ import tempfile
 import time
 
 import pytest
+import yaml
+
+from ansible_collections.confine.docker.plugins.module_utils import _daemon as daemon_utils
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VENV_BIN = os.path.join(ROOT, ".venv", "bin")
@@ -82,24 +85,56 @@ def docker_cli():
     return DOCKER
 
 
-@pytest.fixture(scope="session")
-def lab_inventory():
-    """Inventory of one running AppArmor lab VM (host ``confine-vm-1``).
+# The Debian stacks the VM tests run on (lab/vm/start --suite): Debian 12 (Docker 20.10, AppArmor 3.0) and Debian 13
+# (Docker 26.1, AppArmor 4.1). $CONFINE_LAB_SUITES narrows them (a comma list).
+LAB_SUITES = ("bookworm", "trixie")
 
-    Uses ``$CONFINE_LAB_INVENTORY`` when it names an inventory of VMs that are already up; otherwise boots one VM with
-    ``lab/vm/start`` in ``.lab/tests`` and stops it at the end of the session.
+
+def lab_suites():
+    wanted = [s.strip() for s in os.environ.get("CONFINE_LAB_SUITES", ",".join(LAB_SUITES)).split(",") if s.strip()]
+    unknown = sorted(set(wanted) - set(LAB_SUITES))
+    if unknown:
+        raise pytest.UsageError("CONFINE_LAB_SUITES names unknown suites %s (known: %s)" % (unknown, LAB_SUITES))
+    return wanted
+
+
+def inventory_suite(inventory, host="confine-vm-1"):
+    """The suite ``lab/vm/start`` recorded for ``host`` in ``inventory`` (bookworm for inventories without it)."""
+    with open(inventory, encoding="utf-8") as handle:
+        data = yaml.safe_load(handle)
+    hosts = data["all"]["children"]["confine_lab"]["hosts"] or {}
+    return (hosts.get(host) or {}).get("confine_lab_suite", "bookworm")
+
+
+@pytest.fixture(scope="session", params=lab_suites())
+def lab_suite(request):
+    """The Debian suite of the lab VM a test runs on; VM tests run once per suite."""
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def lab_inventory(lab_suite):
+    """Inventory of one running AppArmor lab VM of ``lab_suite`` (host ``confine-vm-1``).
+
+    Uses ``$CONFINE_LAB_INVENTORY`` when it names an inventory of VMs that are already up (tests of the other suites
+    are skipped); otherwise boots one VM with ``lab/vm/start --suite`` in ``.lab/tests-<suite>`` and stops it when
+    the tests of that suite are done (pytest runs the tests of one suite, then the next).
     """
     given = os.environ.get("CONFINE_LAB_INVENTORY")
     if given:
+        if inventory_suite(given) != lab_suite:
+            pytest.skip("$CONFINE_LAB_INVENTORY is a %s VM, not %s" % (inventory_suite(given), lab_suite))
         yield given
         return
-    env = dict(os.environ, CONFINE_LAB_STATE=os.path.join(ROOT, ".lab", "tests"))
+    env = dict(os.environ, CONFINE_LAB_STATE=os.path.join(ROOT, ".lab", "tests-%s" % lab_suite))
     start = subprocess.run(
-        [os.path.join(ROOT, "lab", "vm", "start"), "-n", "1"], env=env, capture_output=True, text=True, check=False
+        [os.path.join(ROOT, "lab", "vm", "start"), "-n", "1", "--suite", lab_suite],
+        env=env, capture_output=True, text=True, check=False,
     )
     assert start.returncode == 0, "lab/vm/start failed:\n%s\n%s" % (start.stdout, start.stderr)
     inventory = os.path.join(env["CONFINE_LAB_STATE"], "inventory.yml")
     assert os.path.exists(inventory), start.stdout
+    assert inventory_suite(inventory) == lab_suite, start.stderr
     try:
         yield inventory
     finally:
@@ -169,3 +204,39 @@ def local_interpreter():
         if "ANSIBLE_PYTHON_INTERPRETER" not in os.environ and os.path.exists("/usr/bin/python3"):
             patch.setenv("ANSIBLE_PYTHON_INTERPRETER", "/usr/bin/python3")
         yield
+
+
+# --- which daemon.json keys a real dockerd takes (tests/integration/probe/dockerd_config.py) -----------------
+
+# Object-valued keys need a member: dockerd checks the members of most objects, not the object's own key.
+OBJECT_SAMPLES = {
+    "builder": {"gc": {"enabled": True}},
+    "cluster-store-opts": {"kv.path": "/confine"},
+    "default-network-opts": {"bridge": {"com.docker.network.driver.mtu": "1400"}},
+    "default-ulimits": {"nofile": {"Name": "nofile", "Hard": 64000, "Soft": 64000}},
+    "features": {"buildkit": True},
+    "log-opts": {"max-size": "10m"},
+    "proxies": {"http-proxy": "http://proxy.invalid:3128"},
+    "runtimes": {"confine": {"path": "/bin/true"}},
+}
+TYPE_SAMPLES = {str: "x", bool: True, int: 1, list: ["x"]}
+
+
+def key_cases():
+    """One daemon.json per key of the module's table, with a value of the key's type."""
+    keys = sorted(daemon_utils.KNOWN_KEYS)
+    return keys, [{key: OBJECT_SAMPLES.get(key, TYPE_SAMPLES.get(daemon_utils.KNOWN_KEYS[key][0]))} for key in keys]
+
+
+def engine_disagreements(version, keys, verdicts):
+    """Keys where the module's table and the real dockerd disagree about whether the engine knows the key.
+
+    A dockerd that silently ignores a key (20.10 and default-network-opts) is not asked the key itself by dockerd's
+    check, so the table's "ignores it" counts as "not known" only where dockerd says so."""
+    wrong = []
+    for key, verdict in zip(keys, verdicts):
+        reason = daemon_utils.key_unsupported(key, version)
+        table_unknown = reason is not None and "ignores it" not in reason
+        if table_unknown != (verdict["verdict"] == "unknown"):
+            wrong.append((key, reason, verdict))
+    return wrong

@@ -14,7 +14,10 @@ import sys
 import tempfile
 
 import pytest
+from conftest import engine_disagreements, key_cases
 from conftest import run_module as _run_module
+
+from ansible_collections.confine.docker.plugins.module_utils import _daemon
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LAUNCHER = os.path.join(HERE, "isolated_dockerd.py")
@@ -115,6 +118,20 @@ def test_refusals_match_what_dockerd_refuses(docker_cli, workdir, private_docker
     returncode, output = private_dockerd(dict({"debug": False}, **settings))
     assert returncode != 0
     assert dockerd_says in output
+
+
+def test_module_knows_which_keys_docker_20_10_takes(docker_cli):
+    """The host's dockerd (Debian 12's 20.10.24) asked one file per key: exactly the keys the table says it lacks are
+    unknown to it (the Debian 13 engine is asked in its lab VM, test_daemon_vm.py)."""
+    keys, cases = key_cases()
+    proc = subprocess.run([sys.executable, os.path.join(HERE, "probe", "dockerd_config.py")], input=json.dumps(cases),
+                          capture_output=True, text=True, check=True, timeout=600)
+    answer = json.loads(proc.stdout)
+    version = _daemon.parse_dockerd_version(answer["version"])
+    assert answer["validate"] is False and version[:2] == (20, 10), answer["version"]
+    assert engine_disagreements(version, keys, answer["verdicts"]) == []
+    unknown = sorted(key for key, verdict in zip(keys, answer["verdicts"]) if verdict["verdict"] == "unknown")
+    assert unknown == ["cdi-spec-dirs", "log-format", "proxies"]
 
 
 def test_unparsable_file_fails_with_position(docker_cli, workdir):

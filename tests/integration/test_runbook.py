@@ -214,8 +214,12 @@ def test_a_failed_verify_rolls_the_host_back_and_fails_it(workdir):
     containers = [dict(CONTAINERS[0], health={"command": ["test", "-e", "/no/such/file"]})]
     proc = _play(workdir, "harden", containers)
     assert proc.returncode != 0
-    assert "Hardening failed on localhost in task 'Fail the host when a check failed'" in proc.stdout + proc.stderr
+    assert "Hardening failed on localhost in task 'Fail the host when a check failed'" in proc.stdout + proc.stderr, \
+        proc.stdout[-3000:]
     assert "rbtest-runbook: health" in proc.stdout + proc.stderr
+    # The report says what happened, not what was asked for (rollback_target previous, but no good version yet).
+    assert ("rolled back: rbtest-runbook to the baseline (Docker's default seccomp; no good version to go back to)"
+            in proc.stdout + proc.stderr), proc.stdout
     # No earlier good version: back to Docker's baseline, never unconfined.
     state = _state(workdir)
     assert state["mode"] == "baseline" and state["seccomp"] == "docker-default"
@@ -288,6 +292,7 @@ def test_harden_rolls_back_a_failed_host_and_finishes_the_others(workdir, docker
         proc = ansible_playbook("-i", path, os.path.join("playbooks", "harden.yml"), check=False)
         assert proc.returncode != 0
         assert "Hardening failed on rbtest-broken" in proc.stdout
+        assert "rolled back: %s to the baseline (docker-default, Docker's default seccomp; " % broken in proc.stdout
         recap = {row.split()[0]: row for row in proc.stdout.splitlines() if "ok=" in row and "failed=" in row}
         assert "failed=0" in recap["rbtest-good"]
         assert "failed=1" in recap["rbtest-broken"] and "rescued=1" in recap["rbtest-broken"]

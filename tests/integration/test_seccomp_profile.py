@@ -214,3 +214,19 @@ def test_least_privilege_profile_starts_threads(docker_cli, tmp_path, deny, star
         assert proc.returncode == 0 and "thread-ok" in proc.stdout, proc.stdout + proc.stderr
     else:
         assert proc.returncode != 0 and "can't start new thread" in proc.stderr, proc.stdout + proc.stderr
+
+
+def test_a_profile_refused_as_unstartable_really_cannot_start_a_container(docker_cli, tmp_path):
+    path = str(tmp_path / "no-execve.json")
+    refused = run_module(MODULE, {"path": path, "base": "runtime_minimum", "deny": ["execve"]})
+    assert refused.get("failed") and "cannot start a container" in refused["msg"] and "execve" in refused["msg"]
+    assert not os.path.exists(path)
+    forced = run_module(MODULE, {"path": path, "base": "runtime_minimum", "deny": ["execve"], "force": True})
+    assert not forced.get("failed") and forced["changed"], forced
+    name = container_name("unstartable")
+    try:
+        proc = docker(docker_cli, "run", "--rm", "--name", name, "--network", "none", "--security-opt",
+                      "seccomp=%s" % path, IMAGE, "true", check=False)
+    finally:
+        docker(docker_cli, "rm", "-f", name, check=False)
+    assert proc.returncode != 0, proc.stdout + proc.stderr

@@ -85,7 +85,9 @@ def lab(docker_cli):
     }
     try:
         for name, args in runs.items():
-            subprocess.run([docker_cli, "run", "-d", "--name", name, *args], capture_output=True, text=True, check=True)
+            # As the runbook runs containers: without CAP_AUDIT_WRITE (the confine.docker.cap_drop filter).
+            subprocess.run([docker_cli, "run", "-d", "--name", name, "--cap-drop", "AUDIT_WRITE", *args],
+                           capture_output=True, text=True, check=True)
         url = "http://127.0.0.1:%d/" % port
         wait_http(url)
         yield {"dir": workdir, "seccomp_dir": seccomp_dir, "profile": profile, "url": url}
@@ -98,7 +100,7 @@ def good(lab):
     return {
         "name": GOOD,
         "seccomp": lab["profile"],
-        "capabilities": {"add": [], "drop": []},
+        "capabilities": {"add": [], "drop": ["AUDIT_WRITE"]},
         "workload": [WORKLOAD, "python3 -c 'import os; assert os.path.isdir(\"/var/lib/demo\")'"],
         "health": {"url": lab["url"]},
     }
@@ -120,7 +122,7 @@ def test_hardened_container_passes_in_check_mode_and_for_real(lab):
 
 
 def test_weakened_containers_are_caught(lab):
-    declared = {"capabilities": {"add": [], "drop": []}}
+    declared = {"capabilities": {"add": [], "drop": ["AUDIT_WRITE"]}}
     result = verify(
         [
             dict(declared, name=UNCONFINED, seccomp="docker-default"),
@@ -147,7 +149,8 @@ def test_weakened_containers_are_caught(lab):
 
 
 def test_declared_capability_passes_and_mismatch_can_fail_the_task(lab):
-    declared = {"name": CAPADD, "seccomp": lab["profile"], "capabilities": {"add": ["cap_net_admin"]}}
+    declared = {"name": CAPADD, "seccomp": lab["profile"],
+                "capabilities": {"add": ["cap_net_admin"], "drop": ["cap_audit_write"]}}
     assert verify([declared])["passed"] is True
     strict = verify([dict(declared, capabilities={})], fail_on_mismatch=True)
     assert strict["failed"] is True

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """A compromised application for the lab: it works like a small records service, and while it is on trial (its
 AppArmor profile in complain mode) it also does what an attacker inside the container would do to bend the trial.
 
@@ -34,8 +33,8 @@ FORGED_PATH = "/srv/forged-by-the-container/data"
 
 def fresh_name():
     """A random-looking name of the kind generalisation turns into a glob (letters and at least two digits)."""
-    letters = "".join(random.choice(string.ascii_lowercase) for _ in range(5))
-    digits = "".join(random.choice(string.digits) for _ in range(3))
+    letters = "".join(random.choice(string.ascii_lowercase) for _letter in range(5))
+    digits = "".join(random.choice(string.digits) for _digit in range(3))
     return letters[:3] + digits + letters[3:]
 
 

@@ -19,9 +19,9 @@ FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "appa
 PARSER = shutil.which("apparmor_parser", path="/sbin:/usr/sbin:/usr/bin")
 
 
-def render(spec):
+def render(spec, abi=None):
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, **TEMPLATE_OPTIONS)
-    return env.from_string(PROFILE_TEMPLATE).render(**aa.template_context(spec))
+    return env.from_string(PROFILE_TEMPLATE).render(**aa.template_context(spec, abi=abi))
 
 
 # ------------------------------------------------------------------------------------------------------------- names
@@ -184,10 +184,150 @@ def test_template_output_is_stable():
     assert render(SPEC) == render(dict(SPEC))
 
 
+def test_signals_come_from_the_profile_the_host_and_the_runtime_only():
+    signals = sorted(line.strip() for line in render(SPEC).splitlines() if line.strip().startswith("signal"))
+    assert signals == [
+        "signal (receive) peer=crun,",
+        "signal (receive) peer=runc,",
+        "signal (receive) peer=unconfined,",
+        "signal (send,receive) peer=app,",
+    ]
+
+
+@pytest.mark.parametrize("abi", ["3.0", "4.0"])
+def test_template_declares_the_abi_and_uses_include(abi):
+    lines = render(SPEC, abi=abi).splitlines()
+    assert "abi <abi/%s>," % abi in lines
+    assert "include <tunables/global>" in lines and "  include <abstractions/base>" in lines
+    assert lines.index("abi <abi/%s>," % abi) < lines.index("include <tunables/global>")
+    assert not any(line.lstrip().startswith("#include") for line in lines)
+    assert aa.declared_abi("\n".join(lines)) == abi
+
+
+def test_template_without_abi_keeps_the_old_include_syntax():
+    text = render(SPEC)
+    assert "#include <tunables/global>" in text and "  #include <abstractions/base>" in text
+    assert aa.declared_abi(text) is None
+
+
+@pytest.mark.parametrize("abi", ["2.0", "4", "auto", 4.0, "../abi/4.0"])
+def test_unknown_abis_are_refused(abi):
+    with pytest.raises(aa.SpecError) as err:
+        aa.template_context(SPEC, abi=abi)
+    assert err.value.path == "abi"
+
+
+# ------------------------------------------------------------------------------------------------------ ABI facts
+
+
+@pytest.mark.parametrize(
+    ("text", "version"),
+    [
+        ("AppArmor parser version 4.1.0\nCopyright (C) 1999-2008 Novell Inc.\n", "4.1.0"),
+        ("AppArmor parser version 3.0.8\n", "3.0.8"),
+        ("AppArmor parser version 2.13.6\n", "2.13.6"),
+        ("apparmor_parser: unrecognized option\n", None),
+        ("", None),
+    ],
+)
+def test_parse_parser_version(text, version):
+    assert aa.parse_parser_version(text) == version
+
+
+@pytest.mark.parametrize(
+    ("text", "abi"),
+    [
+        ("  abi <abi/4.0>,\n  include <abstractions/base>\n", "4.0"),
+        ('abi "/etc/apparmor.d/abi/3.0",\n', "3.0"),
+        ("# abi <abi/4.0>,\n#include <tunables/global>\n", None),
+        ("abi <abi/4.0>, # the ABI\n", "4.0"),
+        ("profile p {\n}\n", None),
+    ],
+)
+def test_declared_abi(text, abi):
+    assert aa.declared_abi(text) == abi
+
+
+@pytest.mark.parametrize(
+    ("version", "available", "base", "abi"),
+    [
+        # Debian 13: AppArmor 4.1 ships 3.0 and 4.0, its abstractions declare 4.0.
+        ("4.1.0", ["3.0", "4.0"], "4.0", "4.0"),
+        # Debian 12: AppArmor 3.0 ships 3.0, its abstractions declare 3.0.
+        ("3.0.8", ["3.0", "kernel-5.4-vanilla"], "3.0", "3.0"),
+        # Abstractions written for an ABI the template does not know: the newest one it knows.
+        ("5.0.0", ["3.0", "4.0", "5.0"], "5.0", "4.0"),
+        # Abstractions that declare none: the newest.
+        ("4.1.0", ["3.0", "4.0"], None, "4.0"),
+        # Parsers before AppArmor 3 do not know abi rules.
+        ("2.13.6", ["3.0"], "3.0", None),
+        (None, ["3.0", "4.0"], "4.0", None),
+        ("4.1.0", [], None, None),
+    ],
+)
+def test_choose_abi(version, available, base, abi):
+    assert aa.choose_abi(version, available, base) == abi
+
+
+def _fake_apparmor_host(tmp_path, abis, base_text, af_unix=False):
+    abi_dir = tmp_path / "abi"
+    abi_dir.mkdir()
+    for name in abis:
+        (abi_dir / name).write_text("")
+    base = tmp_path / "base"
+    base.write_text(base_text)
+    securityfs = tmp_path / "securityfs"
+    for feature in ("signal", "namespaces", "network_v8"):
+        (securityfs / "features" / feature).mkdir(parents=True)
+    if af_unix:
+        (securityfs / "features" / "network").mkdir()
+        (securityfs / "features" / "network" / "af_unix").write_text("yes\n")
+    param = tmp_path / "enabled"
+    param.write_text("Y\n")
+    return {"abi_dir": str(abi_dir), "base": str(base), "securityfs": str(securityfs), "param": str(param)}
+
+
+def test_host_facts_of_an_apparmor_4_host(tmp_path):
+    paths = _fake_apparmor_host(tmp_path, ["3.0", "4.0", "kernel-5.4-vanilla"], "  abi <abi/4.0>,\n")
+    calls = []
+
+    def run(argv):
+        calls.append(argv)
+        return 0, "AppArmor parser version 4.1.0\nCopyright (C) 1999-2008 Novell Inc.\n", ""
+
+    facts = aa.host_facts("/usr/sbin/apparmor_parser", run, **paths)
+    assert calls == [["/usr/sbin/apparmor_parser", "--version"]]
+    assert facts["enabled"] is True and facts["reason"] == ""
+    assert (facts["parser_version"], facts["abis"], facts["abstractions_abi"], facts["abi"]) == (
+        "4.1.0", ["3.0", "4.0"], "4.0", "4.0")
+    assert facts["features"] == {"namespaces": True, "network_v8": True, "signal": True, "network.af_unix": False}
+
+
+def test_host_facts_see_fine_grained_unix_mediation(tmp_path):
+    paths = _fake_apparmor_host(tmp_path, ["3.0", "4.0"], "abi <abi/4.0>,\n", af_unix=True)
+    facts = aa.host_facts("/sbin/apparmor_parser", lambda argv: (0, "AppArmor parser version 4.1.3\n", ""), **paths)
+    assert facts["features"]["network.af_unix"] is True
+
+
+def test_host_facts_without_parser_or_kernel_support(tmp_path):
+    facts = aa.host_facts(None, abi_dir=str(tmp_path / "none"), base=str(tmp_path / "none"),
+                          securityfs=str(tmp_path / "none"), param=str(tmp_path / "none"))
+    assert facts["enabled"] is False and "no AppArmor" in facts["reason"]
+    assert (facts["parser"], facts["parser_version"], facts["abis"], facts["abi"], facts["features"]) == (
+        None, None, [], None, {})
+
+
+def test_host_facts_when_the_parser_fails(tmp_path):
+    paths = _fake_apparmor_host(tmp_path, ["3.0"], "abi <abi/3.0>,\n")
+    facts = aa.host_facts("/sbin/apparmor_parser", lambda argv: (1, "", "broken\n"), **paths)
+    assert facts["parser_version"] is None and facts["abi"] is None
+
+
 @pytest.mark.skipif(PARSER is None, reason="apparmor_parser is not installed")
+@pytest.mark.parametrize("abi", [None, "3.0"])
 @pytest.mark.parametrize("mode", ["enforce", "complain"])
-def test_rendered_profile_compiles(tmp_path, mode):
-    text = aa.set_mode(render(SPEC), "app", mode)
+def test_rendered_profile_compiles(tmp_path, mode, abi):
+    text = aa.set_mode(render(SPEC, abi=abi), "app", mode)
     path = tmp_path / "app"
     path.write_text(text)
     proc = subprocess.run([PARSER, "-QK", str(path)], capture_output=True, text=True, check=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 
 import pytest
@@ -99,11 +100,84 @@ def test_unknown_key_allowed_warns():
     assert warnings == ["unknown daemon.json key 'shiny-new' kept as given"]
 
 
+DEBIAN_12 = (20, 10, 24)
+DEBIAN_13 = (26, 1, 5)
+
+
 @pytest.mark.parametrize("word", ["builtin", "unconfined"])
 def test_seccomp_keywords_refused_on_old_dockerd(word):
     with pytest.raises(DaemonConfigError, match="needs Docker 23 or later"):
-        _daemon.validate_settings({"seccomp-profile": word}, seccomp_keywords=False)
-    assert _daemon.validate_settings({"seccomp-profile": word}, seccomp_keywords=True) == []
+        _daemon.validate_settings({"seccomp-profile": word}, engine=DEBIAN_12)
+    assert _daemon.validate_settings({"seccomp-profile": word}, engine=DEBIAN_13) == []
+    assert _daemon.validate_settings({"seccomp-profile": word}, engine=None) == []
+
+
+@pytest.mark.parametrize(
+    ("config", "fragment"),
+    [
+        ({"log-format": "json"}, "'log-format' needs Docker 25.0 or later; this dockerd (20.10.24) would not start"),
+        ({"cdi-spec-dirs": ["/etc/cdi"]}, "'cdi-spec-dirs' needs Docker 25.0 or later"),
+        ({"proxies": {"http-proxy": "http://proxy:3128"}}, "'proxies' needs Docker 23.0 or later"),
+        ({"default-network-opts": {"bridge": {"com.docker.network.driver.mtu": "1400"}}},
+         "'default-network-opts' needs Docker 24.0 or later; this dockerd (20.10.24) ignores it"),
+    ],
+)
+def test_keys_docker_20_10_does_not_take(config, fragment):
+    with pytest.raises(DaemonConfigError, match=re.escape(fragment)):
+        _daemon.validate_settings(config, engine=DEBIAN_12)
+    assert _daemon.validate_settings(config, engine=DEBIAN_13) == []
+
+
+@pytest.mark.parametrize(
+    ("config", "fragment"),
+    [
+        ({"oom-score-adjust": -500}, "'oom-score-adjust' was removed in Docker 25.0; this dockerd (26.1.5)"),
+        ({"cluster-store": "consul://10.0.0.1:8500"}, "'cluster-store' was removed in Docker 23.0"),
+        ({"cluster-advertise": "eth0:2376"}, "'cluster-advertise' was removed in Docker 23.0"),
+        ({"log-level": "warning"}, "'log-level' must be one of trace, debug, info, warn, error, fatal, panic for "
+                                   "dockerd 26.1.5, got 'warning'"),
+    ],
+)
+def test_settings_docker_26_1_does_not_take(config, fragment):
+    with pytest.raises(DaemonConfigError, match=re.escape(fragment)):
+        _daemon.validate_settings(config, engine=DEBIAN_13)
+    assert _daemon.validate_settings(config, engine=DEBIAN_12) == []
+
+
+@pytest.mark.parametrize(
+    ("config", "fragment"),
+    [
+        ({"log-format": "xml"}, "'log-format' must be one of text, json"),
+        ({"default-cgroupns-mode": "shared"}, "'default-cgroupns-mode' must be one of host, private"),
+        ({"default-ipc-mode": "host"}, "'default-ipc-mode' must be one of shareable, private"),
+        ({"userland-proxy-path": "docker-proxy"}, "'userland-proxy-path' must be an absolute path"),
+    ],
+)
+def test_values_both_engines_refuse(config, fragment):
+    for engine in (DEBIAN_13, None):
+        with pytest.raises(DaemonConfigError, match=re.escape(fragment)):
+            _daemon.validate_settings(config, engine=engine)
+
+
+def test_engine_keys():
+    assert _daemon.engine_keys(None) == frozenset(_daemon.KNOWN_KEYS)
+    old, new = _daemon.engine_keys(DEBIAN_12), _daemon.engine_keys(DEBIAN_13)
+    assert sorted(set(_daemon.KNOWN_KEYS) - old) == ["cdi-spec-dirs", "default-network-opts", "log-format", "proxies"]
+    assert sorted(set(_daemon.KNOWN_KEYS) - new) == [
+        "cluster-advertise", "cluster-store", "cluster-store-opts", "oom-score-adjust"]
+
+
+@pytest.mark.parametrize(
+    ("text", "version"),
+    [
+        ("Docker version 26.1.5+dfsg1, build 411e817\n", (26, 1, 5)),
+        ("Docker version 20.10.24+dfsg1, build 5d6db84\n", (20, 10, 24)),
+        ("Docker version 28.0, build x\n", (28, 0, 0)),
+        ("dockerd: not found\n", None),
+    ],
+)
+def test_parse_dockerd_version(text, version):
+    assert _daemon.parse_dockerd_version(text) == version
 
 
 def test_validate_calls_seccomp_check_only_for_paths():
@@ -240,21 +314,19 @@ class FakeRun:
 
 
 @pytest.mark.parametrize(
-    ("fake", "expected"),
+    ("fake", "version", "validate"),
     [
-        (FakeRun(stdout="      --validate   Validate daemon configuration and exit\n"), True),
-        (FakeRun(stdout="Usage: dockerd [OPTIONS]\n  --debug\n"), False),
-        (FakeRun(exc=FileNotFoundError("dockerd")), False),
+        (FakeRun(stdout="Docker version 26.1.5+dfsg1, build 411e817\n"), (26, 1, 5), True),
+        (FakeRun(stdout="Docker version 23.0.0, build e92dd87\n"), (23, 0, 0), True),
+        (FakeRun(stdout="Docker version 20.10.24+dfsg1, build 5d6db84\n"), (20, 10, 24), False),
+        (FakeRun(returncode=1, stderr="unknown flag: --version\n"), None, False),
+        (FakeRun(exc=FileNotFoundError("dockerd")), None, False),
     ],
 )
-def test_dockerd_supports_validate(fake, expected):
-    assert _daemon.dockerd_supports_validate("dockerd", runner=fake) is expected
-    assert fake.calls == [["dockerd", "--help"]]
-
-
-def test_dockerd_help_missing_binary():
-    assert _daemon.dockerd_help("dockerd", runner=FakeRun(exc=FileNotFoundError("dockerd"))) is None
-    assert _daemon.dockerd_help("dockerd", runner=FakeRun(stderr="Usage: dockerd")) == "Usage: dockerd"
+def test_dockerd_version_and_validate(fake, version, validate):
+    assert _daemon.dockerd_version("dockerd", runner=fake) == version
+    assert fake.calls == [["dockerd", "--version"]]
+    assert _daemon.supports_validate(version) is validate
 
 
 def test_dockerd_validate_ok():

@@ -453,3 +453,29 @@ def test_parse_auditctl_status():
 
 def test_iso_time():
     assert _events.iso_time(1700000000, 123) == "2023-11-14T22:13:20.123Z"
+
+
+def test_scan_stream_skips_over_long_lines_in_bounded_memory(monkeypatch):
+    monkeypatch.setattr(_events, "LINE_MAX", 256)
+    line = "type=AVC msg=audit(1700000012.000:301): " + SHADOW + "\n"
+    data = (line + "x" * 5000 + "apparmor=\"ALLOWED\"" + "y" * 5000 + "\n" + line.replace(":301", ":302")).encode()
+    collector = Collector()
+    consumed = _events.scan_stream(io.BytesIO(data), collector, block_size=64)
+    result = collector.result()
+    assert consumed == len(data)
+    assert result["stats"]["records"] == 2  # the records before and after the long line
+    (lost,) = result["lost"]
+    assert lost["kind"] == "line-too-long" and lost["occurrences"] == 1
+
+
+def test_parse_export_refuses_a_field_longer_than_any_journal_field():
+    data = b"__CURSOR=s=1\nMESSAGE\n" + (1 << 62).to_bytes(8, "little") + b"x\n\n"
+    with pytest.raises(_events.EventsError, match="claims 4611686018427387904 bytes"):
+        list(_events.parse_export(io.BytesIO(data)))
+
+
+def test_syscall_minus_one_is_not_x32():
+    event = _events.parse_seccomp("arch=c000003e syscall=-1 code=0x7ffc0000")
+    assert event["nr"] == -1 and event["arch"] == "x86_64"
+    x32 = _events.parse_seccomp("arch=c000003e syscall=1073741824 code=0x7ffc0000")
+    assert x32["arch"] == "x32"

@@ -394,3 +394,10 @@ def test_collect_refuses_unknown_source_and_file_without_paths():
         _sources.collect("nope", Collector())
     with pytest.raises(EventsError, match="needs paths"):
         _sources.collect("file", Collector())
+
+
+def test_a_fifo_is_refused_as_a_log(tmp_path):
+    fifo = tmp_path / "audit.log"
+    os.mkfifo(fifo)
+    with pytest.raises(EventsError, match="not a regular file"):
+        _sources.collect("file", Collector(), paths=[str(fifo)])

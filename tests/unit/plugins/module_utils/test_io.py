@@ -65,3 +65,40 @@ def test_read_and_remove(tmp_path):
     assert _io.read_text(str(target)) == "x"
     assert _io.remove_file(str(target)) is True
     assert not target.exists()
+
+
+def test_read_text_refuses_what_is_not_a_small_regular_utf8_file(tmp_path):
+    import threading
+
+    from ansible_collections.confine.docker.plugins.module_utils._io import ReadError, read_text
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    done = []
+
+    def read_fifo():
+        try:
+            read_text(str(fifo))
+        except ReadError as exc:
+            done.append(str(exc))
+
+    reader = threading.Thread(target=read_fifo, daemon=True)
+    reader.start()
+    reader.join(5)
+    assert done and "a FIFO" in done[0], "read_text blocked on a FIFO or did not refuse it"
+    with pytest.raises(ReadError, match="a character device"):
+        read_text("/dev/zero")
+    with pytest.raises(ReadError, match="a directory"):
+        read_text(str(tmp_path))
+    big = tmp_path / "big"
+    big.write_bytes(b"x" * 2048)
+    with pytest.raises(ReadError, match="more than"):
+        read_text(str(big), max_bytes=1024)
+    latin = tmp_path / "latin"
+    latin.write_bytes(b'{"a": "\xe9"}')
+    with pytest.raises(ReadError, match="not UTF-8"):
+        read_text(str(latin))
+    assert read_text(str(tmp_path / "missing")) is None
+    good = tmp_path / "good"
+    good.write_text("ok\n")
+    assert read_text(str(good)) == "ok\n"

@@ -294,6 +294,39 @@ def test_check_apparmor_kernel(attr, mode, passed, actual):
     assert result["expected"] == "confine-web (%s)" % mode
 
 
+def test_check_apparmor_kernel_names_the_file_it_read():
+    source = "/proc/42/attr/apparmor/current"
+    assert _verify.check_apparmor_kernel("confine-web (enforce)\n", "confine-web", source=source)["detail"] == source
+    failed = _verify.check_apparmor_kernel("confine-web (complain)\n", "confine-web", source=source)
+    assert failed["detail"] == "the profile is in complain mode (%s)" % source
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        # AppArmor 4 host (and any kernel since 5.1): AppArmor's own file wins, even when attr/current shows
+        # another LSM's context.
+        (
+            {"/proc/7/attr/apparmor/current": "confine-web (enforce)\n",
+             "/proc/7/attr/current": "system_u:system_r:container_t:s0"},
+            ("confine-web (enforce)\n", "/proc/7/attr/apparmor/current"),
+        ),
+        # Older kernels have only the shared file.
+        ({"/proc/7/attr/current": "confine-web (complain)\n"}, ("confine-web (complain)\n", "/proc/7/attr/current")),
+        ({}, (None, None)),
+    ],
+)
+def test_read_apparmor_label_prefers_apparmors_own_file(files, expected):
+    read_paths = []
+
+    def read(path):
+        read_paths.append(path)
+        return files.get(path)
+
+    assert _verify.read_apparmor_label(7, read) == expected
+    assert read_paths[0] == "/proc/7/attr/apparmor/current"
+
+
 @pytest.mark.parametrize(
     ("fixture", "expected", "passed", "actual"),
     [

@@ -8,6 +8,8 @@ import pytest
 from _harness import run_module
 from ansible.module_utils import basic
 
+from ansible_collections.confine.docker.plugins.action import apparmor_profile as action
+from ansible_collections.confine.docker.plugins.module_utils._apparmor import AppArmorError
 from ansible_collections.confine.docker.plugins.modules import apparmor_profile
 
 NAME = "aatest-unit"
@@ -194,3 +196,57 @@ def test_text_declaring_a_second_profile_is_refused_before_anything_is_written(k
 def test_src_or_spec_without_action_plugin_is_refused(kernel, tmp_path):
     result = run({"name": NAME, "spec": {"name": NAME}, "path": str(tmp_path / NAME)})
     assert result["failed"] and "action plugin" in result["msg"]
+
+
+def test_result_names_the_abi_the_installed_text_declares(kernel, tmp_path):
+    path = tmp_path / NAME
+    text = "abi <abi/4.0>,\n" + PROFILE.replace("#include", "include")
+    result = run({"name": NAME, "path": str(path), "content": text})
+    assert not result["failed"] and result["abi"] == "4.0"
+    assert run({"name": NAME, "path": str(path), "content": PROFILE})["abi"] is None
+
+
+# --------------------------------------------------------------------------------- the action plugin's rendering
+
+SPEC = {"name": NAME, "filesystem": {"writable_paths": ["/tmp/**"]}}
+
+
+def test_spec_is_rendered_for_the_abi_of_the_host():
+    asked = []
+
+    def host_abi():
+        asked.append(True)
+        return "4.0"
+
+    args = action.resolve_source({"spec": SPEC, "mode": "complain"}, read_src=None, host_abi=host_abi)
+    assert asked == [True]
+    assert args["name"] == NAME and "spec" not in args and args["mode"] == "complain"
+    assert "\nabi <abi/4.0>,\n" in args["content"] and "  include <abstractions/base>\n" in args["content"]
+
+
+@pytest.mark.parametrize(("abi", "line"), [("3.0", "abi <abi/3.0>,"), ("none", "#include <tunables/global>")])
+def test_an_explicit_abi_is_used_without_asking_the_host(abi, line):
+    def host_abi():
+        raise AssertionError("the host was asked although the task names the ABI")
+
+    args = action.resolve_source({"spec": SPEC, "abi": abi}, read_src=None, host_abi=host_abi)
+    assert line in args["content"].splitlines()
+
+
+def test_content_is_passed_as_written_and_the_host_is_not_asked():
+    def host_abi():
+        raise AssertionError("content needs no ABI")
+
+    args = action.resolve_source({"name": NAME, "content": PROFILE}, read_src=None, host_abi=host_abi)
+    assert args["content"] == PROFILE
+
+
+def test_bane_toml_src_is_rendered_for_the_host_abi():
+    toml = 'Name = "nginx"\n[Filesystem]\nWritablePaths = ["/tmp/**"]\n'
+    args = action.resolve_source({"src": "nginx.toml"}, read_src=lambda path: toml, host_abi=lambda: "3.0")
+    assert args["name"] == "docker-nginx" and "abi <abi/3.0>," in args["content"].splitlines()
+
+
+def test_an_unknown_abi_fails_before_anything_is_rendered():
+    with pytest.raises(AppArmorError, match=r"abi '5\.0'"):
+        action.resolve_source({"spec": SPEC, "abi": "5.0"}, read_src=None, host_abi=lambda: "4.0")

@@ -32,7 +32,9 @@ class FakeHost:
         self.dmesg = ""
         self.calls = []
 
-    def add(self, name, inspect, status=None, attr=None):
+    def add(self, name, inspect, status=None, attr=None, apparmor_attr=None):
+        """``attr`` is the text of the shared /proc/<pid>/attr/current, ``apparmor_attr`` the one of AppArmor's own
+        /proc/<pid>/attr/apparmor/current (absent when None)."""
         data = json.loads(fixture_text("inspect-%s.json" % inspect))
         self.containers[name] = data
         pid = data[0]["State"]["Pid"]
@@ -40,6 +42,8 @@ class FakeHost:
             self.proc["/proc/%d/status" % pid] = fixture_text("status-%s.txt" % status)
         if attr is not None:
             self.proc["/proc/%d/attr/current" % pid] = attr
+        if apparmor_attr is not None:
+            self.proc["/proc/%d/attr/apparmor/current" % pid] = apparmor_attr
 
     def run_command(self, module, argv, **kwargs):
         self.calls.append(list(argv))
@@ -192,6 +196,27 @@ def test_apparmor_enforce_and_privileged(host):
     assert result["results"][0]["passed"] is True, result
     assert checks(result)["apparmor_kernel"]["actual"] == "confine-it-verify-p (enforce)"
     assert result["failed_checks"] == ["priv: apparmor", "priv: apparmor_kernel", "priv: privileged"]
+
+
+def test_apparmor_4_host_label_is_read_from_apparmors_own_file(host):
+    # Debian 13 (Docker 26.1, kernel 6.12): the label is in both files; with another LSM owning attr/current (LSM
+    # stacking) only AppArmor's own file shows it, and that one is read.
+    host.add("aa", "vm-trixie-apparmor", "vm-trixie-apparmor", attr="system_u:system_r:container_t:s0\n",
+             apparmor_attr="confine-x (enforce)\n")
+    result = run({"containers": [{"name": "aa", "apparmor": "confine-x", "seccomp": "docker-default"}]})
+    assert result["passed"] is True, result
+    kernel = checks(result)["apparmor_kernel"]
+    assert kernel["actual"] == "confine-x (enforce)"
+    assert kernel["detail"] == "/proc/%d/attr/apparmor/current" % host.containers["aa"][0]["State"]["Pid"]
+
+
+def test_apparmor_4_host_in_complain_mode_fails_naming_the_file(host):
+    host.add("aa", "vm-trixie-apparmor", "vm-trixie-apparmor", attr="confine-x (complain)\n",
+             apparmor_attr="confine-x (complain)\n")
+    result = run({"containers": [{"name": "aa", "apparmor": "confine-x", "seccomp": "docker-default"}]})
+    assert result["failed_checks"] == ["aa: apparmor_kernel"]
+    kernel = checks(result)["apparmor_kernel"]
+    assert kernel["actual"] == "confine-x (complain)" and "attr/apparmor/current" in kernel["detail"]
 
 
 def test_apparmor_on_a_kernel_without_it(host):

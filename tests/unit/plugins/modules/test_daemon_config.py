@@ -16,6 +16,8 @@ HARDENED = {"no-new-privileges": True, "live-restore": True, "icc": False, "user
 
 
 class FakeDockerd:
+    """``dockerd --version`` and ``dockerd --validate``; 20.10 (Debian 12) unless told otherwise."""
+
     def __init__(self):
         self.installed = True
         self.supports_validate = False
@@ -23,12 +25,11 @@ class FakeDockerd:
         self.validated = []
         self.probed = []
 
-    def help(self, dockerd="dockerd"):
+    def version(self, dockerd="dockerd"):
         self.probed.append(dockerd)
         if not self.installed:
             return None
-        validate = "      --validate   Validate daemon configuration and exit\n" if self.supports_validate else ""
-        return "Usage: dockerd [OPTIONS]\n%s" % validate
+        return (26, 1, 5) if self.supports_validate else (20, 10, 24)
 
     def validate(self, path, dockerd="dockerd"):
         with open(path, encoding="utf-8") as handle:
@@ -41,7 +42,7 @@ class FakeDockerd:
 def dockerd(monkeypatch):
     fake = FakeDockerd()
 
-    monkeypatch.setattr(daemon_config, "dockerd_help", fake.help)
+    monkeypatch.setattr(daemon_config, "dockerd_version", fake.version)
     monkeypatch.setattr(daemon_config, "dockerd_validate", fake.validate)
     return fake
 
@@ -157,8 +158,30 @@ def test_dockerd_validate_used_when_supported(dockerd, tmp_path):
     dockerd.supports_validate = True
     path = tmp_path / "daemon.json"
     result = run({"path": str(path), "settings": {"icc": False}})
-    assert result["changed"] and result["validated_by"] == "module+dockerd"
+    assert result["changed"] and result["validated_by"] == "module+dockerd" and result["engine"] == "26.1.5"
     assert dockerd.validated == [{"icc": False}]
+
+
+def test_check_mode_asks_dockerd_too_and_writes_nothing(dockerd, tmp_path):
+    dockerd.supports_validate = True
+    path = tmp_path / "daemon.json"
+    path.write_text('{"debug": true}')
+    result = run({"path": str(path), "settings": {"icc": False}}, check_mode=True)
+    assert result["changed"] and result["validated_by"] == "module+dockerd"
+    assert dockerd.validated == [{"debug": True, "icc": False}]
+    dockerd.refuse = "invalid setting"
+    refused = run({"path": str(path), "settings": {"icc": False}}, check_mode=True)
+    assert refused["failed"] and "invalid setting" in refused["msg"]
+    assert path.read_text() == '{"debug": true}' and sorted(os.listdir(tmp_path)) == ["daemon.json"]
+
+
+def test_keys_the_installed_engine_does_not_take_change_nothing(dockerd, tmp_path):
+    path = tmp_path / "daemon.json"
+    path.write_text('{"debug": true}')
+    result = run({"path": str(path), "settings": {"log-format": "json"}})
+    assert result["failed"] and "'log-format' needs Docker 25.0 or later; this dockerd (20.10.24)" in result["msg"]
+    assert path.read_text() == '{"debug": true}'
+    assert dockerd.validated == []
 
 
 def test_dockerd_validate_refusal_leaves_file(dockerd, tmp_path):

@@ -89,24 +89,24 @@ def test_log_mode_warns_and_counts(tmp_path):
 
 def test_name_goes_to_default_dir(monkeypatch, tmp_path):
     monkeypatch.setattr(seccomp_profile, "DEFAULT_DIR", str(tmp_path / "etc-docker-seccomp"))
-    result = run({"name": "minimal", "base": "empty", "allow": ["read", "write", "exit_group"]})
+    result = run({"force": True, "name": "minimal", "base": "empty", "allow": ["read", "write", "exit_group"]})
     assert result["path"] == str(tmp_path / "etc-docker-seccomp" / "minimal.json")
     assert json.loads((tmp_path / "etc-docker-seccomp" / "minimal.json").read_text())["syscalls"] == [
         {"action": "SCMP_ACT_ALLOW", "names": ["exit_group", "read", "write"]}
     ]
-    assert run({"name": "../etc/passwd", "base": "empty"})["failed"]
+    assert run({"force": True, "name": "../etc/passwd", "base": "empty"})["failed"]
 
 
 def test_content_dict_and_text_are_the_same_file(tmp_path):
     path = tmp_path / "p.json"
     content = {"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86_64"],
                "syscalls": [{"names": ["write", "read"], "action": "SCMP_ACT_ALLOW"}]}
-    assert run({"path": str(path), "content": content})["changed"]
-    assert run({"path": str(path), "content": json.dumps(content)})["changed"] is False
+    assert run({"force": True, "path": str(path), "content": content})["changed"]
+    assert run({"force": True, "path": str(path), "content": json.dumps(content)})["changed"] is False
     # The same data in another layout on disk is rewritten once into canonical form.
     path.write_text(json.dumps(content))
-    assert run({"path": str(path), "content": content})["changed"] is True
-    assert run({"path": str(path), "content": content})["changed"] is False
+    assert run({"force": True, "path": str(path), "content": content})["changed"] is True
+    assert run({"force": True, "path": str(path), "content": content})["changed"] is False
 
 
 @pytest.mark.parametrize(
@@ -136,21 +136,21 @@ def test_validate_false_skips_only_name_lookup(tmp_path):
     path = tmp_path / "p.json"
     content = {"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86_64"],
                "syscalls": [{"names": ["future_call"], "action": "SCMP_ACT_ALLOW"}]}
-    assert run({"path": str(path), "content": content})["failed"]
-    assert run({"path": str(path), "content": content, "validate": False})["changed"]
+    assert run({"force": True, "path": str(path), "content": content})["failed"]
+    assert run({"force": True, "path": str(path), "content": content, "validate": False})["changed"]
     bad = dict(content, defaultAction="SCMP_ACT_NOPE")
-    assert run({"path": str(path), "content": bad, "validate": False})["failed"]
+    assert run({"force": True, "path": str(path), "content": bad, "validate": False})["failed"]
 
 
 def test_base_file_recorded_by_hook(tmp_path):
     path = tmp_path / "worker.json"
     base = os.path.join(FIXTURES, "oci-hook-recorded.json")
-    result = run({"path": str(path), "base": base, "allow": ["getrandom"]})
+    result = run({"force": True, "path": str(path), "base": base, "allow": ["getrandom"]})
     assert result["changed"]
     names = result["profile"]["syscalls"][0]["names"]
     assert "getrandom" in names and "execve" in names
     assert result["profile"]["defaultAction"] == "SCMP_ACT_ERRNO"
-    missing = run({"path": str(path), "base": str(tmp_path / "nope.json")})
+    missing = run({"force": True, "path": str(path), "base": str(tmp_path / "nope.json")})
     assert missing["failed"] and "does not exist" in missing["msg"]
 
 
@@ -169,20 +169,20 @@ def test_weak_profile_warning(tmp_path):
 def test_backup_and_absent(tmp_path):
     path = tmp_path / "p.json"
     path.write_text("{}\n")
-    first = run({"path": str(path), "base": "empty", "allow": ["read"], "backup": True})
+    first = run({"force": True, "path": str(path), "base": "empty", "allow": ["read"], "backup": True})
     assert first["changed"]
     with open(first["backup_file"], encoding="utf-8") as handle:
         assert handle.read() == "{}\n"
-    check = run({"path": str(path), "state": "absent"}, check_mode=True, diff=True)
+    check = run({"force": True, "path": str(path), "state": "absent"}, check_mode=True, diff=True)
     assert check["changed"] and path.exists() and check["diff"]["after"] == ""
-    gone = run({"path": str(path), "state": "absent", "backup": True})
+    gone = run({"force": True, "path": str(path), "state": "absent", "backup": True})
     assert gone["changed"] and not path.exists() and os.path.exists(gone["backup_file"])
-    assert run({"path": str(path), "state": "absent"})["changed"] is False
+    assert run({"force": True, "path": str(path), "state": "absent"})["changed"] is False
 
 
 def test_file_mode_change_alone(tmp_path):
     path = tmp_path / "p.json"
-    args = {"path": str(path), "base": "empty", "allow": ["read"]}
+    args = {"force": True, "path": str(path), "base": "empty", "allow": ["read"]}
     run(args)
     result = run(dict(args, file_mode="0600"))
     assert result["changed"] and os.stat(path).st_mode & 0o777 == 0o600
@@ -202,7 +202,7 @@ def test_failed_write_validation_leaves_old_file(tmp_path, monkeypatch):
         return real(source, check_names=check_names)
 
     monkeypatch.setattr(seccomp_profile, "parse_profile", refuse_on_write)
-    result = run({"path": str(path), "base": "empty", "allow": ["read"]})
+    result = run({"force": True, "path": str(path), "base": "empty", "allow": ["read"]})
     assert result["failed"] and "refused on re-read" in result["msg"]
     assert path.read_text() == "old\n" and sorted(os.listdir(tmp_path)) == ["p.json"]
 
@@ -307,3 +307,18 @@ def test_names_newer_than_libseccomp_are_accepted_with_a_warning(tmp_path, monke
     # A typo is still a typo.
     typo = run({"path": str(tmp_path / "q.json"), "engine": "28.5.2", "allow": ["listmoutn"]})
     assert typo["failed"] and "'listmoutn' is not a syscall" in typo["msg"]
+
+
+def test_a_profile_that_cannot_start_a_container_is_refused_unless_forced(tmp_path):
+    path = tmp_path / "tiny.json"
+    result = run({"path": str(path), "base": "empty", "allow": ["read", "write"]})
+    assert result["failed"] and "cannot start a container" in result["msg"]
+    for name in ("execve", "exit_group", "futex", "mmap"):
+        assert name in result["msg"]
+    assert not path.exists()
+    forced = run({"path": str(path), "base": "empty", "allow": ["read", "write"], "force": True})
+    assert forced["changed"] and path.exists()
+    # Docker's default and the runtime minimum start containers; a log-mode profile blocks nothing.
+    assert run({"path": str(tmp_path / "dd.json"), "engine": "26.1"})["changed"]
+    assert run({"path": str(tmp_path / "rm.json"), "base": "runtime_minimum"})["changed"]
+    assert run({"path": str(tmp_path / "log.json"), "base": "empty", "mode": "log"})["changed"]
