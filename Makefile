@@ -17,15 +17,15 @@ export DOCKER := /usr/bin/docker
 
 .PHONY: help demo test test-lane-bookworm test-lane-trixie setup deps venv link dockerd images vm vm-bookworm \
 	vm-trixie unit lint sanity integration integration-host integration-vm integration-vm-bookworm \
-	integration-vm-trixie molecule molecule-default molecule-vm molecule-vm-trixie molecule-fleet collection bench bench-seccomp \
+	integration-vm-trixie integration-corpus molecule molecule-default molecule-vm molecule-vm-trixie molecule-fleet collection bench bench-seccomp \
 	bench-collect \
 	bench-fleet clean
 
 help:
 	@echo "make demo   boot the AppArmor lab VM, start the demo workload and harden it (CONFINE_LAB_SUITE picks the stack)"
 	@echo "make test   every test tier: unit, lint, sanity, integration (host + VM), molecule"
-	@echo "steps: setup images vm unit lint sanity integration-host integration-vm molecule-default molecule-vm"
-	@echo "       molecule-vm-trixie molecule-fleet collection; benchmarks: bench (bench-seccomp bench-collect bench-fleet)"
+	@echo "steps: setup images vm unit lint sanity integration-host integration-vm integration-corpus molecule-default"
+	@echo "       molecule-vm molecule-vm-trixie molecule-fleet collection; benchmarks: bench (bench-seccomp bench-collect bench-fleet)"
 	@echo "the lab VMs: Debian 12 (bookworm, the default) and Debian 13 (trixie); CONFINE_LAB_SUITE=trixie make demo"
 
 demo: setup images
@@ -44,7 +44,7 @@ test-lane-bookworm:
 	$(MAKE) -j1 integration-host molecule-default integration-vm-bookworm molecule-vm 2>&1 | sed -u 's/^/[bookworm] /'
 
 test-lane-trixie:
-	$(MAKE) -j1 integration-vm-trixie molecule-vm-trixie 2>&1 | sed -u 's/^/[trixie] /'
+	$(MAKE) -j1 integration-vm-trixie molecule-vm-trixie integration-corpus 2>&1 | sed -u 's/^/[trixie] /'
 
 # --- setup -----------------------------------------------------------------------------------------------------
 setup: deps venv link dockerd
@@ -84,16 +84,22 @@ lint: venv link
 sanity: venv
 	scripts/sanity
 
-integration: integration-host integration-vm
+integration: integration-host integration-vm integration-corpus
 
 integration-host: setup images
 	$(PYTEST) tests/integration -m "not vm"
 
 integration-vm: setup images vm
-	$(PYTEST) tests/integration -m vm
+	$(PYTEST) tests/integration -m "vm and not corpus"
 
 integration-vm-bookworm integration-vm-trixie: integration-vm-%: setup images vm
-	CONFINE_LAB_SUITES=$* $(PYTEST) tests/integration -m vm
+	CONFINE_LAB_SUITES=$* $(PYTEST) tests/integration -m "vm and not corpus"
+
+# The corpus (docs/corpus.md): six real server programs confined from nothing in one lab VM. `make test` runs it on
+# CORPUS_SUITES (Debian 12) at the end of the shorter lane; CORPUS_SUITES=bookworm,trixie runs it on both stacks.
+CORPUS_SUITES ?= bookworm
+integration-corpus: setup images vm
+	CONFINE_LAB_SUITES=$(CORPUS_SUITES) $(PYTEST) tests/integration/test_corpus_vm.py -m corpus
 
 molecule: molecule-default molecule-vm molecule-vm-trixie molecule-fleet
 
