@@ -361,8 +361,9 @@ def results_table(results, runs, suite):
             result["service"], state.get("round", "-"), result["added"], result["refused"], enforced, attack,
             "%.0f s" % result["trial_seconds"] if result["trial_seconds"] is not None else "-"))
     lines.append("")
-    lines.append("harden.yml: " + ", ".join("%s run %.0f s (rc %d)" % (run, data["seconds"], data["proc"].returncode)
-                                             for run, data in runs.items()))
+    durations = ["%s run %.0f s (rc %d)" % (run, data["seconds"], data["proc"].returncode)
+                 for run, data in runs.items()]
+    lines.append("harden.yml: " + ", ".join(durations))
     return "\n".join(lines)
 
 
