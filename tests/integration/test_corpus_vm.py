@@ -276,7 +276,9 @@ def corpus(corpus_vm, lab_suite, tmp_path_factory, request):
     varfile = workdir / "vars.json"
     runs = {}
     for run in ("first", "second"):
-        varfile.write_text(json.dumps(dict(EXTRA, verify_report_dir=str(workdir / run))))
+        # The second run writes no report on the controller (that file is the run's own output, reported changed):
+        # its verify fails the host when a check fails, and its recap must show no change.
+        varfile.write_text(json.dumps(dict(EXTRA, verify_report_dir=str(workdir / run)) if run == "first" else EXTRA))
         (workdir / run).mkdir()
         started = vm_clock(inventory)
         t0 = time.monotonic()
@@ -414,8 +416,6 @@ def test_a_second_run_changes_nothing(corpus):
     assert sorted(found) == sorted(NAMES), second.stdout[-6000:]
     assert second.returncode == 0 and all(failed == 0 for _changed, failed in found.values()), second.stdout[-6000:]
     assert all(changed == 0 for changed, _failed in found.values()), (found, second.stdout[-6000:])
-    for name, verify in runs["second"]["verify"].items():
-        assert verify and verify["passed"], (name, verify)
 
 
 @pytest.mark.parametrize("name", NAMES)
