@@ -17,7 +17,7 @@ export DOCKER := /usr/bin/docker
 
 .PHONY: help demo test test-lane-bookworm test-lane-trixie setup deps venv link dockerd images vm vm-bookworm \
 	vm-trixie unit lint sanity integration integration-host integration-vm integration-vm-bookworm \
-	integration-vm-trixie integration-corpus molecule molecule-default molecule-vm molecule-vm-trixie molecule-fleet collection bench bench-seccomp \
+	integration-vm-trixie integration-faults-host integration-corpus molecule molecule-default molecule-vm molecule-vm-trixie molecule-fleet collection bench bench-seccomp \
 	bench-collect \
 	bench-fleet clean
 
@@ -44,7 +44,7 @@ test-lane-bookworm:
 	$(MAKE) -j1 integration-host molecule-default integration-vm-bookworm molecule-vm 2>&1 | sed -u 's/^/[bookworm] /'
 
 test-lane-trixie:
-	$(MAKE) -j1 integration-vm-trixie molecule-vm-trixie integration-corpus 2>&1 | sed -u 's/^/[trixie] /'
+	$(MAKE) -j1 integration-vm-trixie integration-faults-host molecule-vm-trixie 2>&1 | sed -u 's/^/[trixie] /'
 
 # --- setup -----------------------------------------------------------------------------------------------------
 setup: deps venv link dockerd
@@ -84,16 +84,21 @@ lint: venv link
 sanity: venv
 	scripts/sanity
 
-integration: integration-host integration-vm integration-corpus
+integration: integration-host integration-faults-host integration-vm integration-corpus
 
 integration-host: setup images
-	$(PYTEST) tests/integration -m "not vm"
+	$(PYTEST) tests/integration -m "not vm and not faults" --durations=10
+
+# The host's fault-injection runs ride in the Debian 13 lane, which has no host tier of its own; they come after its
+# VM tests, when the other lane's host tier is done (tests that start auditd also take turns, conftest.py).
+integration-faults-host: setup images
+	$(PYTEST) tests/integration -m "faults and not vm" --durations=10
 
 integration-vm: setup images vm
-	$(PYTEST) tests/integration -m "vm and not corpus"
+	$(PYTEST) tests/integration -m "vm and not corpus" --durations=15
 
 integration-vm-bookworm integration-vm-trixie: integration-vm-%: setup images vm
-	CONFINE_LAB_SUITES=$* $(PYTEST) tests/integration -m "vm and not corpus"
+	CONFINE_LAB_SUITES=$* $(PYTEST) tests/integration -m "vm and not corpus" --durations=15
 
 # The corpus (docs/corpus.md): six real server programs confined from nothing in one lab VM. `make test` runs it on
 # CORPUS_SUITES (Debian 12) at the end of the shorter lane; CORPUS_SUITES=bookworm,trixie runs it on both stacks.

@@ -2,16 +2,22 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Docker daemon.json logic: parse, validate, merge, compare.
 
-Plain Python, stdlib only, no Ansible imports; unit-tested directly.
+Plain Python (the standard library and the collection's _io), no Ansible imports; unit-tested directly.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import ipaddress
 import json
+import math
 import os
 import re
+import signal
 import subprocess
+
+from ansible_collections.confine.docker.plugins.module_utils._io import read_text
 
 DEFAULT_PATH = "/etc/docker/daemon.json"
 
@@ -254,7 +260,15 @@ def parse_text(text):
     if text is None or not text.strip():
         return {}
     try:
-        data = json.loads(text, object_pairs_hook=_no_duplicates)
+        data = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except _NotJson as exc:
+        raise DaemonConfigError(
+            "daemon.json holds %s, which is not JSON (dockerd refuses it); fix the file by hand and run again" %
+            exc.args[0]) from None
+    except RecursionError:
+        raise DaemonConfigError(
+            "daemon.json is nested too deeply to be a daemon configuration (more than Python's JSON decoder takes); "
+            "fix the file by hand and run again") from None
     except _DuplicateKey as exc:
         raise DaemonConfigError(
             "daemon.json names the key %r more than once; keep one of the values by hand and run again "
@@ -270,11 +284,56 @@ def parse_text(text):
         ) from exc
     if not isinstance(data, dict):
         raise DaemonConfigError("daemon.json must hold a JSON object at the top level, found %s" % type(data).__name__)
+    check_json_value(data, "daemon.json")
     return data
 
 
 class _DuplicateKey(Exception):
     pass
+
+
+class _NotJson(Exception):
+    pass
+
+
+def _no_constant(name):
+    raise _NotJson(name)
+
+
+# No daemon.json setting nests deeper than four levels (default-network-opts.bridge.<option>, runtimes.<name>.options
+# .<key>); 32 leaves room for what a runtime's options may hold and stops what a recursive merge could not handle.
+DEPTH_MAX = 32
+# Go decodes JSON integers into int64 (or int, 64-bit here): larger ones do not load.
+INT64 = (-(1 << 63), (1 << 63) - 1)
+
+
+def check_json_value(value, where):
+    """Raise DaemonConfigError unless ``value`` is plain JSON that dockerd can load: objects with string keys, lists,
+    strings, booleans, null, finite numbers, integers within int64, nested at most DEPTH_MAX levels. Iterative, so
+    a hostile nesting depth cannot exhaust the stack."""
+    stack = [(value, where, 0)]
+    while stack:
+        node, path, depth = stack.pop()
+        if depth > DEPTH_MAX:
+            raise DaemonConfigError(
+                "%s is nested more than %d levels deep; no daemon.json setting is" % (path, DEPTH_MAX))
+        if isinstance(node, dict):
+            for key, item in node.items():
+                if not isinstance(key, str):
+                    raise DaemonConfigError("%s has the key %r, which is not a string" % (path, key))
+                stack.append((item, "%s.%s" % (path, key), depth + 1))
+        elif isinstance(node, (list, tuple)):
+            stack.extend((item, "%s[%d]" % (path, index), depth + 1) for index, item in enumerate(node))
+        elif isinstance(node, bool) or node is None or isinstance(node, str):
+            continue
+        elif isinstance(node, int):
+            if not INT64[0] <= node <= INT64[1]:
+                raise DaemonConfigError("%s is %d, outside the 64-bit integers dockerd reads" % (path, node))
+        elif isinstance(node, float):
+            if math.isnan(node) or math.isinf(node):
+                raise DaemonConfigError("%s is %r, which JSON cannot hold (dockerd refuses it)" % (path, node))
+        else:
+            raise DaemonConfigError("%s is a %s, which JSON cannot hold" % (path, type(node).__name__))
 
 
 def _no_duplicates(pairs):
@@ -374,7 +433,126 @@ def _check_value(key, value, engine=None):
         errors.append("%r must not be negative" % key)
     elif key == "seccomp-profile" and not value.strip():
         errors.append("'seccomp-profile' must not be empty (leave it out for Docker's default profile)")
+    elif key in _NESTED_CHECKS:
+        errors.extend(_NESTED_CHECKS[key](value))
+    elif key in INT_RANGES:
+        low, high = INT_RANGES[key]
+        if not low <= value <= high:
+            errors.append("%r must be between %d and %d, got %d" % (key, low, high, value))
     return errors
+
+
+# Integer settings with the range dockerd accepts (moby daemon/config Validate and the kernel's limits).
+INT_RANGES = {
+    "mtu": (0, 65535),
+    "network-diagnostic-port": (0, 65535),
+    "max-download-attempts": (1, 1 << 31),
+    "oom-score-adjust": (-1000, 1000),
+}
+
+
+def _fields(value, where, fields, errors, strict=True):
+    """Check an object's known fields by type. With ``strict`` an unknown field is an error (dockerd would ignore a
+    misspelt one silently); otherwise it is left to dockerd (objects that grow with each release)."""
+    if not isinstance(value, dict):
+        errors.append("%r must be an object, got %s" % (where, json.dumps(value)))
+        return False
+    for name in sorted(value):
+        types = fields.get(name)
+        if types is None:
+            if strict:
+                errors.append("%r has no field %r (known: %s)" % (where, name, ", ".join(sorted(fields))))
+        elif not _check_type(name, value[name], types):
+            errors.append("'%s.%s' must be %s, got %s" % (where, name, _type_name(types), json.dumps(value[name])))
+    return True
+
+
+def _check_runtimes(value):
+    errors = []
+    for name in sorted(value):
+        where = "runtimes.%s" % name
+        if name in ("runc", "io.containerd.runc.v2"):
+            errors.append("%r: the runtime name %r is reserved for Docker's own runc" % (where, name))
+            continue
+        runtime = value[name]
+        if not _fields(runtime, where, {"path": _STR, "runtimeArgs": _LIST, "runtimeType": _STR, "options": _DICT},
+                       errors):
+            continue
+        args = runtime.get("runtimeArgs", [])
+        if isinstance(args, list) and any(not isinstance(arg, str) for arg in args):
+            errors.append("'%s.runtimeArgs' must be a list of strings" % where)
+        if not runtime.get("path") and not runtime.get("runtimeType"):
+            errors.append("%r needs a 'path' (or a 'runtimeType')" % where)
+        if runtime.get("options") and not runtime.get("runtimeType"):
+            errors.append("'%s.options' applies only with a 'runtimeType'" % where)
+    return errors
+
+
+def _check_address_pools(value):
+    errors = []
+    for index, pool in enumerate(value):
+        where = "default-address-pools[%d]" % index
+        if not _fields(pool, where, {"base": _STR, "size": _INT}, errors):
+            continue
+        if "base" not in pool or "size" not in pool:
+            errors.append("%r needs both 'base' (a CIDR) and 'size' (a prefix length)" % where)
+            continue
+        if not isinstance(pool["base"], str) or not _check_type("size", pool["size"], _INT):
+            continue
+        try:
+            network = ipaddress.ip_network(pool["base"], strict=False)
+        except ValueError:
+            errors.append("'%s.base' must be a CIDR such as 172.80.0.0/16, got %r" % (where, pool["base"]))
+            continue
+        if not network.prefixlen <= pool["size"] <= network.max_prefixlen:
+            errors.append("'%s.size' must be between the base's prefix length %d and %d, got %d" % (
+                where, network.prefixlen, network.max_prefixlen, pool["size"]))
+    return errors
+
+
+def _check_features(value):
+    bad = sorted(name for name, item in value.items() if not isinstance(item, bool))
+    return ["'features.%s' must be true or false, got %s" % (name, json.dumps(value[name])) for name in bad]
+
+
+def _check_proxies(value):
+    errors = []
+    _fields(value, "proxies", {"http-proxy": _STR, "https-proxy": _STR, "no-proxy": _STR}, errors)
+    return errors
+
+
+def _check_network_opts(value):
+    errors = []
+    for driver in sorted(value):
+        options = value[driver]
+        if not isinstance(options, dict):
+            errors.append("'default-network-opts.%s' must be an object of options" % driver)
+            continue
+        bad = sorted(name for name, item in options.items() if not isinstance(item, str))
+        errors.extend("'default-network-opts.%s.%s' must be a string (quote numbers: \"1500\")" % (driver, name)
+                      for name in bad)
+    return errors
+
+
+def _check_builder(value):
+    errors = []
+    if not _fields(value, "builder", {"gc": _DICT, "entitlements": _DICT, "history": _DICT}, errors, strict=False):
+        return errors
+    gc = value.get("gc")
+    if isinstance(gc, dict):
+        _fields(gc, "builder.gc", {"enabled": _BOOL, "defaultKeepStorage": _STR, "policy": _LIST}, errors,
+                strict=False)
+    return errors
+
+
+_NESTED_CHECKS = {
+    "runtimes": _check_runtimes,
+    "default-address-pools": _check_address_pools,
+    "features": _check_features,
+    "proxies": _check_proxies,
+    "default-network-opts": _check_network_opts,
+    "builder": _check_builder,
+}
 
 
 def _check_combinations(config):
@@ -401,6 +579,10 @@ def _check_ulimits(value):
     return errors
 
 
+# Docker's default profile is 20 kB; a file a thousand times larger is not a seccomp profile.
+SECCOMP_MAX = 16 << 20
+
+
 def check_seccomp_file(path, parse_profile=None):
     """Check that ``path`` exists and holds a valid Docker seccomp profile.
 
@@ -409,10 +591,11 @@ def check_seccomp_file(path, parse_profile=None):
     if not os.path.isabs(path):
         raise DaemonConfigError("'seccomp-profile' must be an absolute path, got %r" % path)
     try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
+        text = read_text(path, max_bytes=SECCOMP_MAX)
     except OSError as exc:
         raise DaemonConfigError("'seccomp-profile' %s cannot be read: %s" % (path, exc.strerror or exc)) from exc
+    if text is None:
+        raise DaemonConfigError("'seccomp-profile' %s does not exist; dockerd would not start" % path)
     if parse_profile is None:
         parse_profile = _default_parse_profile()
     try:
@@ -471,7 +654,7 @@ def desired_config(current, settings=None, remove=None):
 
 def render(config):
     """Canonical daemon.json text: sorted keys, two-space indent, trailing newline."""
-    return json.dumps(config, indent=2, sort_keys=True) + "\n"
+    return json.dumps(config, indent=2, sort_keys=True, allow_nan=False) + "\n"
 
 
 def changed_keys(before, after):
@@ -497,10 +680,30 @@ def restart_plan(keys, after=None):
     return needs_restart, reload_keys
 
 
-def dockerd_version(dockerd="dockerd", runner=subprocess.run):
+# How long dockerd may take: --version answers at once, --validate loads the configuration and its plugins' specs.
+VERSION_TIMEOUT = 30
+VALIDATE_TIMEOUT = 60
+
+
+def run_bounded(argv, timeout, **kwargs):
+    """subprocess.run in a session of its own: on timeout the whole process group is killed (a dockerd that hangs
+    may have started children of its own), then subprocess.TimeoutExpired is raised as usual."""
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          start_new_session=True) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
+def dockerd_version(dockerd="dockerd", runner=run_bounded):
     """The installed dockerd's version from ``dockerd --version`` (``(26, 1, 5)``), or None when it cannot be run."""
     try:
-        proc = runner([dockerd, "--version"], capture_output=True, text=True, timeout=30, check=False)
+        proc = runner([dockerd, "--version"], timeout=VERSION_TIMEOUT)
     except (OSError, subprocess.SubprocessError):
         return None
     if proc.returncode != 0:
@@ -508,11 +711,19 @@ def dockerd_version(dockerd="dockerd", runner=subprocess.run):
     return parse_dockerd_version((proc.stdout or "") + (proc.stderr or ""))
 
 
-def dockerd_validate(path, dockerd="dockerd", runner=subprocess.run):
-    """Run ``dockerd --validate --config-file PATH``; raise DaemonConfigError with its output on failure."""
-    proc = runner(
-        [dockerd, "--validate", "--config-file", path], capture_output=True, text=True, timeout=60, check=False
-    )
+def dockerd_validate(path, dockerd="dockerd", runner=run_bounded, timeout=VALIDATE_TIMEOUT):
+    """Run ``dockerd --validate --config-file PATH``; raise DaemonConfigError with its output on failure, when it
+    cannot be run, or when it does not answer within ``timeout`` seconds (it and its children are killed)."""
+    argv = [dockerd, "--validate", "--config-file", path]
+    try:
+        proc = runner(argv, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise DaemonConfigError(
+            "dockerd --validate did not answer within %d s and was stopped; the configuration is not written "
+            "(is %s the engine's dockerd?)" % (timeout, dockerd)) from None
+    except OSError as exc:
+        raise DaemonConfigError("dockerd --validate could not be run (%s): %s" % (dockerd, exc.strerror or exc)) \
+            from None
     if proc.returncode != 0:
         out = ((proc.stderr or "") + (proc.stdout or "")).strip()
         raise DaemonConfigError("dockerd --validate refused the configuration: %s" % out)

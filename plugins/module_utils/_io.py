@@ -8,6 +8,7 @@ Plain Python, no Ansible imports, so it is unit-tested directly.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import stat
@@ -25,6 +26,35 @@ class ReadError(OSError):
 
 # Profiles, specs and daemon.json are small; anything larger is not one of them.
 READ_MAX = 64 << 20
+# Linux's limits on one path component and a whole path (bytes), as every filesystem the collection writes to has.
+NAME_MAX = 255
+PATH_MAX = 4096
+
+
+def check_path(path):
+    """Raise WriteError when ``path`` cannot name a file on Linux: a component over NAME_MAX bytes, the whole path
+    over PATH_MAX, or a NUL byte. The message names the part that is too long, instead of the kernel's bare
+    ENAMETOOLONG."""
+    raw = os.fsencode(path)
+    if b"\0" in raw:
+        raise WriteError("%r contains a NUL byte, which no file name can hold" % path)
+    if len(raw) >= PATH_MAX:
+        raise WriteError("%s... is %d bytes long, more than the %d a path can be" % (path[:60], len(raw), PATH_MAX - 1))
+    for part in raw.split(b"/"):
+        if len(part) > NAME_MAX:
+            name = os.fsdecode(part)
+            raise WriteError("the file name %s... in %s... is %d bytes long, more than the %d a file name can be" % (
+                name[:40], path[:60], len(part), NAME_MAX))
+
+
+def _temp_prefix(path):
+    """A temporary name beside ``path`` that stays within NAME_MAX: ``.<name>.`` with the name shortened when it is
+    long (mkstemp adds 8 characters, the suffix 4)."""
+    name = os.path.basename(path)
+    room = NAME_MAX - len("..") - 8 - len(".tmp")
+    while len(os.fsencode(name)) > room:
+        name = name[:-1]
+    return ".%s." % name
 
 
 def read_text(path, max_bytes=READ_MAX):
@@ -37,6 +67,13 @@ def read_text(path, max_bytes=READ_MAX):
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            try:
+                check_path(path)
+            except WriteError as named:
+                raise ReadError(str(named)) from None
+        raise
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
@@ -74,6 +111,7 @@ def backup_file(path, now=None):
         return None
     stamp = time.strftime("%Y-%m-%d@%H:%M:%S", time.localtime(now))
     dest = "%s.%d.%s~" % (path, os.getpid(), stamp)
+    check_path(dest)
     shutil.copy2(path, dest)
     return dest
 
@@ -88,6 +126,7 @@ def atomic_write(path, data, mode=None, validate=None, makedirs=True, dir_mode=0
     """
     if isinstance(data, str):
         data = data.encode("utf-8")
+    check_path(os.path.abspath(path))
     directory = os.path.dirname(os.path.abspath(path)) or "."
     if not os.path.isdir(directory):
         if not makedirs:
@@ -98,7 +137,7 @@ def atomic_write(path, data, mode=None, validate=None, makedirs=True, dir_mode=0
             mode = os.stat(path).st_mode & 0o7777
         except FileNotFoundError:
             mode = 0o644
-    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), suffix=".tmp", dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

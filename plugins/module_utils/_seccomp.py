@@ -259,9 +259,16 @@ def loads(text):
     if not text.strip():
         raise SeccompError("profile is empty")
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicate_keys)
+        return json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise SeccompError("malformed JSON: %s" % exc.msg, line=exc.lineno, column=exc.colno) from exc
+    except RecursionError:
+        raise SeccompError("malformed JSON: nested too deeply to be a seccomp profile") from None
+
+
+def _no_constant(name):
+    # json accepts NaN and Infinity, which are not JSON; Docker's decoder refuses them.
+    raise SeccompError("malformed JSON: %s is not a JSON value" % name)
 
 
 def _check_keys(value, path, allowed):

@@ -18,7 +18,10 @@ description:
     engine takes (C(dockerd --version); Docker 20.10 does not know C(proxies), C(log-format), C(cdi-spec-dirs) and
     ignores C(default-network-opts), Docker 26 no longer knows C(cluster-store), C(cluster-advertise) and
     C(oom-score-adjust)), C(log-level), C(log-format), C(default-cgroupns-mode) and C(default-ipc-mode) values,
-    C(default-ulimits) shape, string values in C(log-opts) and in list keys, combinations dockerd refuses
+    C(default-ulimits) shape, the fields of C(runtimes), C(default-address-pools) (CIDR and size), C(features),
+    C(proxies), C(default-network-opts) and C(builder), ranges (C(mtu), C(network-diagnostic-port),
+    C(max-download-attempts), C(oom-score-adjust)), plain JSON only (no C(NaN) or C(Infinity), integers within
+    64 bits, nesting at most 32 levels), string values in C(log-opts) and in list keys, combinations dockerd refuses
     (C(icc=false) with C(iptables=false), C(bridge) with C(bip)), a C(seccomp-profile) path must exist and pass the
     collection's seccomp validator - and, when the installed C(dockerd) has C(--validate) (Docker 23 and later),
     with C(dockerd --validate --config-file), in check mode too (on a temporary copy). Docker 20.10 has no
@@ -28,6 +31,12 @@ description:
   - Proven against the dockerd of Debian 12 (Docker 20.10.24) and Debian 13 (Docker 26.1.5).
   - A daemon.json that does not parse as JSON, or that names a key twice, is never overwritten; the task fails with
     the line and column of the error (or the repeated key) and the file is left for the user to fix.
+  - A C(seccomp-profile) file, like daemon.json itself, is read only when it is a regular UTF-8 file of sane size
+    (a FIFO or a device such as C(/dev/zero) is refused, not read).
+  - When O(path) is a symlink, the file it points to is read and written (the link stays as it is), RV(written_path)
+    names it and a warning says so. A link into a directory that does not exist is refused.
+  - C(dockerd --validate) gets 60 seconds; one that does not answer is killed with its children and the task fails
+    without writing.
   - The write is atomic (temporary file beside the target, renamed over it). The module does not restart Docker; it
     returns RV(needs_restart) and RV(reload_keys) so that a handler can restart, or reload with C(SIGHUP) when every
     changed key is reloadable. The C(confine.docker.daemon) role does that safely and restores the backup when
@@ -74,7 +83,8 @@ options:
   backup:
     description:
       - Keep a copy of the old file (C(<path>.<pid>.<timestamp>~)) before it is replaced; its path is returned in
-        RV(backup_file).
+        RV(backup_file). The copy is taken only once the new content passed validation, so a refused change leaves
+        none behind.
     type: bool
     default: false
 notes:
@@ -144,6 +154,11 @@ backup_file:
   returned: when O(backup=true) and the file was changed
   type: str
   sample: /etc/docker/daemon.json.4242.2026-01-01@00:00:00~
+written_path:
+  description: The file written when O(path) is a symlink (its target).
+  returned: when O(path) is a symlink
+  type: str
+  sample: /srv/config/docker/daemon.json
 validated_by:
   description:
     - What validated the new content. C(module) is the module's own key/type/seccomp checks;
@@ -167,6 +182,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.confine.docker.plugins.module_utils._daemon import (
     DaemonConfigError,
     changed_keys,
+    check_json_value,
     check_seccomp_file,
     desired_config,
     dockerd_validate,
@@ -183,6 +199,7 @@ from ansible_collections.confine.docker.plugins.module_utils._io import (
     atomic_write,
     backup_file,
     read_text,
+    remove_file,
 )
 
 
@@ -198,11 +215,28 @@ def validate_in_check_mode(new_text, dockerd):
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def resolve_path(path):
+    """The file to read and write for ``path``: itself, or the target of a symlink (written through, so the link
+    stays a link to the file it names; a missing target is created). A link into a directory that does not exist is
+    refused."""
+    if not os.path.islink(path):
+        return path
+    target = os.path.realpath(path)
+    if not os.path.isdir(os.path.dirname(target)):
+        raise DaemonConfigError("%s is a symlink to %s, whose directory does not exist: refusing to write through it; "
+                                "fix or remove the link" % (path, target))
+    return target
+
+
 def run(module):
     params = module.params
     path = params["path"]
     result = {"changed": False, "changed_keys": [], "needs_restart": False, "reload_keys": [], "validated_by": "module"}
-    text = read_text(path)
+    check_json_value(params["settings"], "settings")
+    target = resolve_path(path)
+    if target != path:
+        result["written_path"] = target
+    text = read_text(target)
     current = parse_text(text)
     wanted = desired_config(current, params["settings"], params["remove"])
     engine = dockerd_version(params["dockerd_path"])
@@ -226,8 +260,8 @@ def run(module):
         result["diff"] = {
             "before": text if text is not None else "",
             "after": new_text,
-            "before_header": path,
-            "after_header": path,
+            "before_header": target,
+            "after_header": target,
         }
     if use_dockerd:
         result["validated_by"] = "module+dockerd"
@@ -239,10 +273,18 @@ def run(module):
     def validate(tmp):
         if use_dockerd:
             dockerd_validate(tmp, params["dockerd_path"])
+        # The backup is taken once the new content is accepted: a refused configuration leaves no copy behind.
+        if params["backup"] and text is not None:
+            result["backup_file"] = backup_file(target)
 
-    if params["backup"] and text is not None:
-        result["backup_file"] = backup_file(path)
-    atomic_write(path, new_text, mode=None if text is not None else 0o644, validate=validate)
+    try:
+        atomic_write(target, new_text, mode=None if text is not None else 0o644, validate=validate)
+    except BaseException:
+        if result.get("backup_file"):
+            remove_file(result.pop("backup_file"))
+        raise
+    if target != path:
+        module.warn("%s is a symlink: its target %s was written" % (path, target))
     return result
 
 

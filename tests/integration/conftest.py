@@ -6,6 +6,8 @@ real ones) and returns the registered result as a dict.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -43,6 +45,12 @@ def ansible_playbook(*args, check=True, env=None, timeout=900):
             "ansible-playbook %s failed (rc=%d)\n%s\n%s" % (args, proc.returncode, proc.stdout, proc.stderr)
         )
     return proc
+
+
+def start_playbook(*args, env=None, **popen):
+    """Start ansible-playbook from the venv in the background (output merged on ``stdout``); the caller waits."""
+    return subprocess.Popen([os.path.join(VENV_BIN, "ansible-playbook"), *args], cwd=ROOT, env=env or ansible_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
 
 
 def run_module(module, args, check_mode=False, diff=False, inventory=None, host="localhost", extra_args=()):
@@ -172,7 +180,31 @@ def _auditd_pid():
 def auditd():
     """auditd running for the test, as on a real host: seccomp SCMP_ACT_LOG records then reach its log in full
     instead of the rate-limited kernel log. One this fixture started is stopped again, and kernel auditing is left
-    as it was."""
+    as it was. Tests of the two make-test lanes that need it take turns (a lock across processes), so that one's
+    teardown never stops auditd under the other."""
+    with _audit_turn():
+        yield from _auditd_running()
+
+
+AUDITD_TURN = "/run/confine-it-auditd.lock"
+
+
+@contextlib.contextmanager
+def _audit_turn():
+    with open(AUDITD_TURN, "w", encoding="utf-8") as turn:
+        fcntl.flock(turn, fcntl.LOCK_EX)
+        yield
+
+
+@pytest.fixture()
+def audit_turn():
+    """For a test that reads this host's kernel records wherever they go (auditd or the kernel log): no other test
+    starts or stops auditd meanwhile."""
+    with _audit_turn():
+        yield
+
+
+def _auditd_running():
     status = subprocess.run(["auditctl", "-s"], capture_output=True, text=True, check=False)
     enabled = next((line.split()[1] for line in status.stdout.splitlines() if line.startswith("enabled ")), None)
     assert enabled is not None, "auditctl -s did not answer: %s" % status.stderr

@@ -59,11 +59,11 @@ STOP_TIMEOUT = 10
 # The run is judged container by container: a failing one must leave its state for review, not roll the host back.
 # Every alias in one batch (no canary); with six containers in their trials on the VM, no record is attributed by the
 # trial's time window alone, as on a host that runs them all.
-# Each round's trial runs in a container created for it (container_recreate), so the next round sees how the
-# previous one's container shut down - what `docker stop` will ask of the enforced profile (PostgreSQL's shutdown
-# checkpoint and statistics file, runuser forwarding SIGTERM to the server, a process of another user).
+# Every round after the first runs in a new container (the complain stage's default), so the trial sees how the
+# previous one shut down - what `docker stop` will ask of the enforced profile (PostgreSQL's shutdown checkpoint and
+# statistics file, runuser forwarding SIGTERM to the server, a process of another user).
 EXTRA = {"confine_rollback_on_failure": False, "confine_max_rounds": MAX_ROUNDS, "confine_serial": ["100%"],
-         "collect_trial_window": False, "container_recreate": True}
+         "collect_trial_window": False}
 
 
 def service(entry):

@@ -103,6 +103,10 @@ def test_hardened_file_starts_dockerd(docker_cli, workdir, private_dockerd):
         ({"icc": False, "iptables": False}, "'icc': false needs iptables", "--iptables=false with --icc=false"),
         ({"seccomp-profile": "unconfined"}, "needs Docker 23 or later", "open unconfined: no such file"),
         ({"log-opts": {"max-file": 3}}, "'log-opts' values must be strings", "cannot unmarshal number"),
+        ({"runtimes": {"crun": {"path": 5}}}, "'runtimes.crun.path' must be a string", "cannot unmarshal number"),
+        ({"runtimes": {"runc": {"path": "/usr/bin/runc"}}}, "'runc' is reserved", "runtime name 'runc' is reserved"),
+        ({"features": {"buildkit": "yes"}}, "'features.buildkit' must be true or false", "cannot unmarshal string"),
+        ({"default-address-pools": [{"base": "10.0.0.0/33", "size": 24}]}, "must be a CIDR", "CIDR"),
     ],
 )
 def test_refusals_match_what_dockerd_refuses(docker_cli, workdir, private_dockerd, settings, module_says, dockerd_says):
@@ -134,6 +138,22 @@ def test_module_knows_which_keys_docker_20_10_takes(docker_cli):
     assert unknown == ["cdi-spec-dirs", "log-format", "proxies"]
 
 
+def test_symlinked_file_is_written_through_and_dockerd_starts_on_it(docker_cli, workdir, private_dockerd):
+    target = os.path.join(workdir, "real.json")
+    with open(target, "w", encoding="utf-8") as handle:
+        handle.write('{"debug": false}\n')
+    link = os.path.join(workdir, "daemon.json")
+    os.symlink(target, link)
+    result = run_module(MODULE, {"path": link, "settings": HARDENED, "backup": True})
+    assert result["changed"] and not result.get("failed"), result
+    assert os.path.islink(link) and result["written_path"] == target
+    with open(target, encoding="utf-8") as handle:
+        config = json.load(handle)
+    assert config == dict(HARDENED, debug=False)
+    returncode, output = private_dockerd(config)
+    assert returncode == 0, output
+
+
 def test_unparsable_file_fails_with_position(docker_cli, workdir):
     path = os.path.join(workdir, "daemon.json")
     text = '{\n  "icc": false,\n  "debug": yes\n}\n'
@@ -149,7 +169,11 @@ def test_seccomp_profile_checked_on_the_host(docker_cli, workdir):
     path = os.path.join(workdir, "daemon.json")
     missing = os.path.join(workdir, "missing.json")
     result = run_module(MODULE, {"path": path, "settings": {"seccomp-profile": missing}})
-    assert result["failed"] and "cannot be read" in result["msg"]
+    assert result["failed"] and "does not exist" in result["msg"]
+    fifo = os.path.join(workdir, "profile.fifo")
+    os.mkfifo(fifo)
+    result = run_module(MODULE, {"path": path, "settings": {"seccomp-profile": fifo}})
+    assert result["failed"] and "not a regular file (a FIFO)" in result["msg"]
     profile = os.path.join(workdir, "profile.json")
     with open(profile, "w", encoding="utf-8") as handle:
         json.dump({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]},

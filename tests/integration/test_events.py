@@ -61,6 +61,11 @@ def parse_output(text):
 
 
 @pytest.fixture(autouse=True)
+def _audit_state_kept(audit_turn):
+    """Where records go (auditd or the kernel log) must not change under these tests."""
+
+
+@pytest.fixture(autouse=True)
 def _local_interpreter(monkeypatch):
     """Run modules with the system python3 (discovery may pick a pyenv shim); it has python3-libapparmor."""
     if "ANSIBLE_PYTHON_INTERPRETER" not in os.environ and os.path.exists("/usr/bin/python3"):

@@ -9,7 +9,7 @@ import sys
 import tempfile
 
 import pytest
-from conftest import DOCKER, ROOT, ansible_playbook, vm_ssh
+from conftest import DOCKER, ROOT, ansible_playbook, start_playbook, vm_ssh
 
 CONTAINER = "rbtest-runbook"
 IMAGE = "confine-lab/base:bookworm"
@@ -328,7 +328,18 @@ def test_vm_harden_enforces_then_rollback_to_docker_default(lab_inventory, tmp_p
     daemon_json = "cat /etc/docker/daemon.json 2>/dev/null || echo absent"
     original = vm_ssh(lab_inventory, daemon_json).stdout
     try:
-        first = ansible_playbook(*args, "harden.yml")
+        # Two runs started together: one takes the host's run lock and hardens, the other stops at once, changing
+        # nothing, with the holder named.
+        runs = [start_playbook(*args, "harden.yml") for _attempt in range(2)]
+        outputs = [run.communicate(timeout=1800)[0] for run in runs]
+        codes = sorted(run.returncode for run in runs)
+        assert codes == [0, 2], outputs
+        winner, loser = (0, 1) if runs[0].returncode == 0 else (1, 0)
+        recap = [r for r in outputs[loser].splitlines() if r.startswith("confine-vm-1 ")][-1]
+        assert "changed=0" in recap and "failed=1" in recap and "rescued=0" in recap, outputs[loser]
+        assert "another confine.docker run holds the lock /run/confine/lock: ansible-playbook pid %d" % (
+            runs[winner].pid) in outputs[loser], outputs[loser]
+        first = subprocess.CompletedProcess(runs[winner].args, 0, outputs[winner], "")
         assert "changed=0" not in [r for r in first.stdout.splitlines() if r.startswith("confine-vm-1 ")][-1]
         hardened = json.loads(vm_ssh(lab_inventory, "cat /etc/docker/daemon.json").stdout)
         assert hardened["no-new-privileges"] is True and hardened["live-restore"] is True

@@ -29,7 +29,11 @@ OTHER = "confine-it-signals-other"
 TARGET = "confine-it-signals"
 SENDER = "confine-it-signals-sender"
 AUDIT_LOG = "/var/log/audit/audit.log"
-STOP_TIMEOUT = 10
+# The container's stop timeout: a SIGTERM the profile refused would end in Docker's SIGKILL fallback after it, so a
+# stop or restart well within it (under a loaded TCG VM a clean restart takes up to about 10 s) shows the signal
+# arrived; the program's own "got SIGTERM" lines and exit code 0 prove it.
+STOP_TIMEOUT = 60
+WITHIN = 30
 SPEC = {
     "name": PROFILE,
     "filesystem": {"writable_paths": ["/tmp/**"], "allow_exec": ["/usr/bin/python3*"]},
@@ -167,7 +171,7 @@ def test_runtime_and_host_signal_the_container_other_profiles_cannot(lab, lab_su
     # docker stop: SIGTERM from the runtime, a clean exit well within the timeout, not the SIGKILL fallback.
     stop, took = timed(lab, "docker stop %s" % TARGET)
     state = container(lab, TARGET)["State"]
-    assert stop.returncode == 0 and took < STOP_TIMEOUT, (stop, took)
+    assert stop.returncode == 0 and took < WITHIN, (stop, took)
     assert state["Running"] is False and state["ExitCode"] == 0, state
     assert logs(lab).count("got SIGTERM") == 1
 
@@ -176,7 +180,7 @@ def test_runtime_and_host_signal_the_container_other_profiles_cannot(lab, lab_su
     started = container(lab, TARGET)["State"]["StartedAt"]
     restart, took = timed(lab, "docker restart %s" % TARGET)
     state = container(lab, TARGET)["State"]
-    assert restart.returncode == 0 and took < STOP_TIMEOUT, (restart, took)
+    assert restart.returncode == 0 and took < WITHIN, (restart, took)
     assert state["Running"] is True and state["StartedAt"] != started
     wait_for_line(lab, "ready", count=3)
     assert logs(lab).count("got SIGTERM") == 2
@@ -189,7 +193,7 @@ def test_runtime_and_host_signal_the_container_other_profiles_cannot(lab, lab_su
     wait_for_line(lab, "ready", count=4)
     kill, took = timed(lab, "docker kill %s" % TARGET)
     state = container(lab, TARGET)["State"]
-    assert kill.returncode == 0 and took < STOP_TIMEOUT, (kill, took)
+    assert kill.returncode == 0 and took < WITHIN, (kill, took)
     assert state["Running"] is False and state["ExitCode"] == 137, state
 
     assert signal_denials(lab, mark) == []

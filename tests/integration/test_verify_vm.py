@@ -97,8 +97,9 @@ def vm(lab_inventory):
         vm_ssh(inv, "docker run -d --name %s --security-opt apparmor=%s --security-opt no-new-privileges %s "
                     "sleep infinity" % (CONTAINER, PROFILE, IMAGE))
         vm_ssh(inv, "docker run -d --name %s --privileged %s sleep infinity" % (PRIVILEGED, IMAGE))
-        vm_ssh(inv, "docker run -d --name %s --security-opt apparmor=%s --security-opt no-new-privileges "
-                    "--security-opt seccomp=%s/seccomp/%s.json %s sleep infinity"
+        # The role's container runs as the runbook runs it: without CAP_AUDIT_WRITE (the role's verify expects that).
+        vm_ssh(inv, "docker run -d --name %s --cap-drop AUDIT_WRITE --security-opt apparmor=%s "
+                    "--security-opt no-new-privileges --security-opt seccomp=%s/seccomp/%s.json %s sleep infinity"
                     % (ROLE_CONTAINER, ROLE_PROFILE, REMOTE_DIR, ROLE_PROFILE, IMAGE))
         yield inv
     finally:

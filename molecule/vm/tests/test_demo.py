@@ -51,7 +51,10 @@ def test_runbook_reached_enforce_after_a_clean_trial(state):
     assert state["mode"] == "enforce"
     assert state["clean"] is True
     assert state["good_version"] == state["version"]
-    assert state["refused"] == [] and state["lost"] == []
+    assert state["blockers"] == [] and state["lost"] == []
+    # What the guard refused is only what Docker's own baseline blocks too (clone3 from Python's threads, answered
+    # ENOSYS by the enforced profile as by docker-default): nothing the workload needed was refused.
+    assert all(item["baseline"] == "blocks" for item in state["refused"]), state["refused"]
 
 
 def test_every_round_left_its_versions_and_review(host, state):

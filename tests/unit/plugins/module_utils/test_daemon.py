@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
+import time
 
 import pytest
 
@@ -197,7 +199,7 @@ def test_check_seccomp_file(tmp_path):
 
 
 def test_check_seccomp_file_missing(tmp_path):
-    with pytest.raises(DaemonConfigError, match="cannot be read"):
+    with pytest.raises(DaemonConfigError, match="does not exist"):
         _daemon.check_seccomp_file(str(tmp_path / "nope.json"), parse_profile=lambda text: None)
 
 
@@ -339,3 +341,155 @@ def test_dockerd_validate_refused():
     fake = FakeRun(returncode=1, stderr="unable to configure the Docker daemon with file x: bad")
     with pytest.raises(DaemonConfigError, match="dockerd --validate refused the configuration: unable"):
         _daemon.dockerd_validate("/tmp/x.json", runner=fake)
+
+
+# --- odd input: each case once crashed the module or was written back --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ('{"mtu": NaN}', "NaN, which is not JSON"),
+        ('{"features": {"x": Infinity}}', "Infinity, which is not JSON"),
+        ('{"labels": [-Infinity]}', "-Infinity, which is not JSON"),
+        ("[" * 100000 + "]" * 100000, "nested too deeply"),
+        ('{"a": ' * 40 + "1" + "}" * 40, "nested more than 32 levels"),
+        ('{"mtu": %d}' % (1 << 64), "outside the 64-bit integers"),
+    ],
+)
+def test_parse_text_refuses_what_dockerd_cannot_load(text, fragment):
+    with pytest.raises(DaemonConfigError, match=re.escape(fragment)):
+        _daemon.parse_text(text)
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ({"x": float("nan")}, "settings.x is nan"),
+        ({"x": [1, float("inf")]}, "settings.x[1] is inf"),
+        ({"x": {1: "a"}}, "has the key 1, which is not a string"),
+        ({"x": object()}, "settings.x is a object"),
+    ],
+)
+def test_check_json_value_refuses_non_json(value, fragment):
+    with pytest.raises(DaemonConfigError, match=re.escape(fragment)):
+        _daemon.check_json_value(value, "settings")
+
+
+def test_check_json_value_walks_deep_values_without_recursion():
+    deep = leaf = {}
+    for _level in range(100000):
+        leaf["k"] = {}
+        leaf = leaf["k"]
+    with pytest.raises(DaemonConfigError, match="nested more than 32 levels"):
+        _daemon.check_json_value(deep, "settings")
+
+
+def test_render_never_writes_nan():
+    with pytest.raises(ValueError):
+        _daemon.render({"x": float("nan")})
+
+
+@pytest.mark.parametrize(
+    ("config", "fragment"),
+    [
+        ({"mtu": -5}, "'mtu' must be between 0 and 65535, got -5"),
+        ({"mtu": 70000}, "'mtu' must be between 0 and 65535"),
+        ({"network-diagnostic-port": 65536}, "'network-diagnostic-port' must be between"),
+        ({"max-download-attempts": 0}, "'max-download-attempts' must be between 1"),
+        ({"runtimes": {"crun": "/usr/bin/crun"}}, "'runtimes.crun' must be an object"),
+        ({"runtimes": {"crun": {"path": 5}}}, "'runtimes.crun.path' must be a string, got 5"),
+        ({"runtimes": {"crun": {"path": "/usr/bin/crun", "args": []}}}, "'runtimes.crun' has no field 'args'"),
+        ({"runtimes": {"crun": {"path": "/usr/bin/crun", "runtimeArgs": [1]}}},
+         "runtimeArgs' must be a list of strings"),
+        ({"runtimes": {"crun": {}}}, "'runtimes.crun' needs a 'path'"),
+        ({"runtimes": {"runc": {"path": "/usr/bin/runc"}}}, "'runc' is reserved"),
+        ({"runtimes": {"x": {"path": "/x", "options": {"a": 1}}}}, "'runtimes.x.options' applies only with"),
+        ({"default-address-pools": [{"base": "10.0.0.0/8"}]}, "needs both 'base'"),
+        ({"default-address-pools": ["10.0.0.0/8"]}, "'default-address-pools[0]' must be an object"),
+        ({"default-address-pools": [{"base": "10.0.0.0/33", "size": 24}]}, "must be a CIDR"),
+        ({"default-address-pools": [{"base": "10.0.0.0/16", "size": 8}]}, "between the base's prefix length 16 and 32"),
+        ({"default-address-pools": [{"base": "10.0.0.0/16", "size": "24"}]},
+         "'default-address-pools[0].size' must be an integer"),
+        ({"features": {"buildkit": "yes"}}, "'features.buildkit' must be true or false"),
+        ({"proxies": {"http-proxy": 8080}}, "'proxies.http-proxy' must be a string"),
+        ({"proxies": {"http_proxy": "http://p:3128"}}, "'proxies' has no field 'http_proxy'"),
+        ({"default-network-opts": {"bridge": {"com.docker.network.driver.mtu": 1400}}}, "must be a string (quote"),
+        ({"default-network-opts": {"bridge": "mtu=1400"}}, "'default-network-opts.bridge' must be an object"),
+        ({"builder": {"gc": {"enabled": "true"}}}, "'builder.gc.enabled' must be a boolean"),
+    ],
+)
+def test_nested_values_of_known_keys_are_checked(config, fragment):
+    with pytest.raises(DaemonConfigError, match=re.escape(fragment)):
+        _daemon.validate_settings(config)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"mtu": 1400},
+        {"mtu": 0},
+        {"runtimes": {"crun": {"path": "/usr/bin/crun", "runtimeArgs": ["--systemd-cgroup"]}}},
+        {"runtimes": {"kata": {"runtimeType": "io.containerd.kata.v2", "options": {"ConfigPath": "/etc/kata.toml"}}}},
+        {"default-address-pools": [{"base": "172.80.0.0/16", "size": 24}, {"base": "fd00::/48", "size": 64}]},
+        {"features": {"buildkit": True, "containerd-snapshotter": False}},
+        {"proxies": {"http-proxy": "http://proxy:3128", "no-proxy": "localhost"}},
+        {"default-network-opts": {"bridge": {"com.docker.network.driver.mtu": "1400"}}},
+        {"builder": {"gc": {"enabled": True, "defaultKeepStorage": "10GB"}, "history": {"maxAge": "48h"}}},
+    ],
+)
+def test_nested_values_dockerd_takes_pass(config):
+    assert _daemon.validate_settings(config) == []
+
+
+def test_seccomp_profile_that_is_not_a_regular_file_is_refused_without_reading(tmp_path):
+    fifo = tmp_path / "profile.fifo"
+    os.mkfifo(fifo)
+    for path in (str(fifo), "/dev/zero"):
+        with pytest.raises(DaemonConfigError, match="not a regular file"):
+            _daemon.check_seccomp_file(path)
+
+
+def test_seccomp_profile_not_utf8_or_too_deep_is_a_clear_error(tmp_path):
+    binary = tmp_path / "binary.json"
+    binary.write_bytes(b'{"defaultAction": "\xff"}')
+    with pytest.raises(DaemonConfigError, match="not UTF-8"):
+        _daemon.check_seccomp_file(str(binary))
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100000 + "]" * 100000)
+    with pytest.raises(DaemonConfigError, match="nested too deeply"):
+        _daemon.check_seccomp_file(str(deep))
+
+
+def _process_gone(pid):
+    try:
+        with open("/proc/%d/stat" % pid, encoding="ascii") as handle:
+            return handle.read().split(") ", 1)[1].startswith("Z")
+    except FileNotFoundError:
+        return True
+
+
+def test_dockerd_validate_that_hangs_is_killed_with_its_children(tmp_path):
+    # A real process tree: the "dockerd" starts a child and both hang.
+    child_pid = tmp_path / "child.pid"
+    fake = tmp_path / "dockerd"
+    fake.write_text("#!/bin/sh\nsleep 300 &\necho $! > %s\nsleep 300\n" % child_pid)
+    fake.chmod(0o755)
+    with pytest.raises(DaemonConfigError, match="did not answer within 1 s and was stopped"):
+        _daemon.dockerd_validate(str(tmp_path / "daemon.json"), dockerd=str(fake), timeout=1)
+    pid = int(child_pid.read_text())
+    for _attempt in range(50):
+        if _process_gone(pid):
+            break
+        time.sleep(0.1)
+    assert _process_gone(pid), "the hanging dockerd's child %d survived" % pid
+
+
+def test_dockerd_validate_that_cannot_run_is_a_clear_error(tmp_path):
+    with pytest.raises(DaemonConfigError, match="could not be run"):
+        _daemon.dockerd_validate("/tmp/x.json", dockerd=str(tmp_path / "missing-dockerd"))
+
+
+def test_run_bounded_returns_output_of_a_real_process():
+    proc = _daemon.run_bounded(["sh", "-c", "echo out; echo err >&2; exit 3"], timeout=10)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (3, "out\n", "err\n")

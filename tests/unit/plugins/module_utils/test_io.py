@@ -102,3 +102,32 @@ def test_read_text_refuses_what_is_not_a_small_regular_utf8_file(tmp_path):
     good = tmp_path / "good"
     good.write_text("ok\n")
     assert read_text(str(good)) == "ok\n"
+
+
+def test_a_long_file_name_that_fits_is_written_though_its_temporary_name_would_not(tmp_path):
+    target = tmp_path / ("p" * 250 + ".json")
+    _io.atomic_write(str(target), "{}\n")
+    assert target.read_text() == "{}\n"
+    assert sorted(os.listdir(tmp_path)) == [target.name]
+
+
+@pytest.mark.parametrize("name", ["x" * 256, "é" * 128])
+def test_a_file_name_over_name_max_is_a_clear_error(tmp_path, name):
+    with pytest.raises(_io.WriteError, match=r"bytes long, more than the 255 a file name can be"):
+        _io.atomic_write(str(tmp_path / name), "{}\n")
+    assert os.listdir(tmp_path) == []
+    with pytest.raises(_io.ReadError, match=r"more than the 255 a file name can be"):
+        _io.read_text(str(tmp_path / name))
+
+
+def test_a_path_over_path_max_is_a_clear_error(tmp_path):
+    with pytest.raises(_io.WriteError, match=r"more than the 4095 a path can be"):
+        _io.atomic_write(str(tmp_path / "/".join(["d" * 200] * 21)), "{}\n")
+
+
+def test_a_backup_name_that_would_be_too_long_is_a_clear_error(tmp_path):
+    target = tmp_path / ("b" * 240)
+    target.write_text("old")
+    with pytest.raises(_io.WriteError, match="a file name can be"):
+        _io.backup_file(str(target))
+    assert os.listdir(tmp_path) == [target.name]

@@ -139,7 +139,7 @@ def test_seccomp_profile_must_exist(dockerd, tmp_path):
     path = tmp_path / "daemon.json"
     missing = tmp_path / "missing.json"
     result = run({"path": str(path), "settings": {"seccomp-profile": str(missing)}})
-    assert result["failed"] and "cannot be read" in result["msg"]
+    assert result["failed"] and "does not exist" in result["msg"]
     assert not path.exists()
     result = run({"path": str(path), "settings": {"seccomp-profile": str(missing)}, "validate_seccomp": False})
     assert result["changed"]
@@ -227,3 +227,79 @@ def test_removing_reloadable_key_needs_restart(dockerd, tmp_path):
     assert result["changed"] and result["changed_keys"] == ["debug"]
     assert result["needs_restart"] is True and result["reload_keys"] == ["debug"]
     assert json.loads(path.read_text()) == {"live-restore": True}
+
+
+def test_non_utf8_daemon_json_is_a_clear_error_and_kept(dockerd, tmp_path):
+    path = tmp_path / "daemon.json"
+    path.write_bytes(b'{"debug": "\xff\xfe"}')
+    result = run({"path": str(path), "settings": {"icc": False}})
+    assert result["failed"] and "not UTF-8 text" in result["msg"], result
+    assert path.read_bytes() == b'{"debug": "\xff\xfe"}'
+
+
+def test_deeply_nested_daemon_json_is_a_clear_error(dockerd, tmp_path):
+    path = tmp_path / "daemon.json"
+    path.write_text('{"x": ' + "[" * 50000 + "]" * 50000 + "}")
+    result = run({"path": str(path), "settings": {"icc": False}})
+    assert result["failed"] and "nested too deeply" in result["msg"], result
+
+
+def test_nan_in_settings_is_refused_not_written(dockerd, tmp_path):
+    path = tmp_path / "daemon.json"
+    result = run({"path": str(path), "settings": {"mtu": float("nan")}})
+    assert result["failed"] and "settings.mtu is nan" in result["msg"], result
+    assert not path.exists()
+
+
+def test_symlinked_daemon_json_is_written_through_to_its_target(dockerd, tmp_path):
+    real = tmp_path / "config" / "daemon.json"
+    real.parent.mkdir()
+    real.write_text('{"debug": true}')
+    link = tmp_path / "daemon.json"
+    link.symlink_to(real)
+    result = run({"path": str(link), "settings": {"icc": False}, "backup": True})
+    assert not result["failed"] and result["changed"], result
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert json.loads(real.read_text()) == {"debug": True, "icc": False}
+    assert result["written_path"] == str(real)
+    assert result["backup_file"].startswith(str(real) + ".")
+    again = run({"path": str(link), "settings": {"icc": False}})
+    assert not again["failed"] and not again["changed"], again
+
+
+def test_symlink_into_a_missing_directory_is_refused(dockerd, tmp_path):
+    link = tmp_path / "daemon.json"
+    link.symlink_to(tmp_path / "gone" / "daemon.json")
+    result = run({"path": str(link), "settings": {"icc": False}})
+    assert result["failed"] and "whose directory does not exist" in result["msg"], result
+    assert link.is_symlink() and not (tmp_path / "gone").exists()
+
+
+def test_refused_validation_leaves_no_backup(dockerd, tmp_path):
+    dockerd.supports_validate = True
+    dockerd.refuse = "conflicting options"
+    path = tmp_path / "daemon.json"
+    path.write_text('{"debug": true}')
+    result = run({"path": str(path), "settings": {"icc": False}, "backup": True})
+    assert result["failed"] and "conflicting options" in result["msg"]
+    assert sorted(os.listdir(tmp_path)) == ["daemon.json"]
+    assert path.read_text() == '{"debug": true}'
+
+
+def test_accepted_change_keeps_its_backup(dockerd, tmp_path):
+    dockerd.supports_validate = True
+    path = tmp_path / "daemon.json"
+    path.write_text('{"debug": true}')
+    result = run({"path": str(path), "settings": {"icc": False}, "backup": True})
+    assert not result["failed"] and result["changed"]
+    with open(result["backup_file"], encoding="utf-8") as handle:
+        assert handle.read() == '{"debug": true}'
+
+
+def test_seccomp_profile_fifo_is_refused_at_once(dockerd, tmp_path):
+    fifo = tmp_path / "profile.json"
+    os.mkfifo(fifo)
+    path = tmp_path / "daemon.json"
+    result = run({"path": str(path), "settings": {"seccomp-profile": str(fifo)}})
+    assert result["failed"] and "not a regular file (a FIFO)" in result["msg"], result
+    assert not path.exists()
