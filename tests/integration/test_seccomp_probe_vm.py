@@ -1,13 +1,14 @@
 """The syscall probe of test_seccomp_probe.py against the dockerd of each lab VM: Debian 12 (Docker 20.10.24) and
 Debian 13 (Docker 26.1.5). The generated ``base: docker_default`` profile, rendered on this controller for the
-version the VM's engine reports, must give every syscall the outcome the engine's own built-in default gives.
+version the VM's engine reports, must give every syscall the outcome the engine's own built-in default gives. The
+fixtures and tests are the host's (imported, so collected here again), with ``engine`` the VM's.
 """
 
 from __future__ import annotations
 
 import pytest
 from probe.docker_engine import DockerEngine
-from test_seccomp_probe import (  # noqa: F401 - the fixtures and tests run here against the VM's engine
+from test_seccomp_probe import (  # noqa: F401 pylint: disable=unused-import
     baseline,
     lib,
     max_nr,
