@@ -28,6 +28,9 @@ def _play(workdir, role, containers, extra=None):
         "confine_min_observe": 0,
         "confine_seccomp_dir": os.path.join(workdir, "seccomp"),
         "confine_state_dir": os.path.join(workdir, "state"),
+        # The test's own run lock: another run on this host (a molecule scenario, another checkout's tests) holding
+        # /run/confine/lock would stop this one at its first task.
+        "confine_lock_path": os.path.join(workdir, "lock"),
         "confine_containers": containers,
         "ansible_python_interpreter": sys.executable,
     }
