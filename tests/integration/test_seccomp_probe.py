@@ -56,6 +56,7 @@ def measured(engine):
     """``engine`` with the version and kernel it reports; the files put there are removed afterwards."""
     engine.reported = engine.version()
     engine.kernel_release = engine.kernel()
+    engine.probe_runs = {}  # run_probe's outcomes by container arguments
     try:
         yield engine
     finally:
@@ -117,11 +118,10 @@ def baseline(engine, tmp_path_factory):
 def run_probe(engine, probe, max_nr, args):
     """The probe's outcome per syscall number in a container started with ``args``; the same container arguments on
     the same engine are probed once (several tests compare against the engine's own default)."""
-    cache = engine.__dict__.setdefault("probe_runs", {})
     key = (probe, max_nr, tuple(args))
-    if key not in cache:
-        cache[key] = _probe_once(engine, probe, max_nr, args)
-    return dict(cache[key])
+    if key not in engine.probe_runs:
+        engine.probe_runs[key] = _probe_once(engine, probe, max_nr, args)
+    return dict(engine.probe_runs[key])
 
 
 def _probe_once(engine, probe, max_nr, args):
