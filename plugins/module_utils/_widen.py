@@ -122,6 +122,11 @@ _NUMBERED_RE = re.compile(r"^(.*[-_.])?(\d+)((?:\.[A-Za-z][A-Za-z0-9]*)*)$")
 SYSTEM_TREES = frozenset(("usr", "lib", "lib32", "lib64", "libx32", "bin", "sbin", "etc", "boot", "opt"))
 # A run of digits that ends at a separator or the end of the name (a counter, a pid, an OID), not inside a word.
 _DIGIT_RUN_RE = re.compile(r"(?<![0-9])[0-9]+(?=[-_.]|$)")
+# Numbers joined by separators: a worker and a segment (PostgreSQL's fileset 0.0), an OID and a segment (16388.1).
+_NUMBERS_RE = re.compile(r"^[0-9]+(?:[-_.][0-9]+)+$")
+# Long hexadecimal counters in one case, with digits and letters: PostgreSQL's WAL segment 00000001000000000000000A.
+_HEX_UPPER_RE = re.compile(r"^(?=.*[0-9])(?=.*[A-F])[0-9A-F]{8,}$")
+_HEX_LOWER_RE = re.compile(r"^(?=.*[0-9])(?=.*[a-f])[0-9a-f]{8,}$")
 
 
 def _generalise_component(component, last, counters=True):
@@ -143,6 +148,13 @@ def _generalise_component(component, last, counters=True):
         return "*." + esc(tail)
     if _is_random(component) and len(component) >= 8 and sum(c.isdigit() for c in component) >= 2:
         return "*"
+    if counters and _NUMBERS_RE.match(component):
+        # Every number of the name, not only the last: 0.0 -> [0-9]*.[0-9]* (the worker is a counter too).
+        return _DIGIT_RUN_RE.sub("[0-9]*", component)
+    if counters and _HEX_UPPER_RE.match(component):
+        return "[0-9A-F]*"
+    if counters and _HEX_LOWER_RE.match(component):
+        return "[0-9a-f]*"
     if counters and any(c.isalpha() for c in component):
         # Counters, pids and OIDs inside a name: pgsql_tmp21.0.fileset, 1247_vm, worker-17.log, 906978.json.
         out, last_end = [], 0

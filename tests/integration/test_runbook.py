@@ -28,6 +28,9 @@ def _play(workdir, role, containers, extra=None):
         "confine_min_observe": 0,
         "confine_seccomp_dir": os.path.join(workdir, "seccomp"),
         "confine_state_dir": os.path.join(workdir, "state"),
+        # The test's own run lock: another run on this host (a molecule scenario, another checkout's tests) holding
+        # /run/confine/lock would stop this one at its first task.
+        "confine_lock_path": os.path.join(workdir, "lock"),
         "confine_containers": containers,
         "ansible_python_interpreter": sys.executable,
     }
@@ -210,9 +213,11 @@ def test_harden_widens_the_trial_then_enforces_and_a_rerun_changes_nothing(workd
     assert refused.returncode != 0 and "Operation not permitted" in refused.stderr, refused
 
 
-def test_a_failed_verify_rolls_the_host_back_and_fails_it(workdir):
+def test_a_failed_verify_rolls_the_host_back_and_fails_it(workdir, auditd):
+    # auditd takes the trial's records: the kernel log rate-limits them on a busy host, and a trial that lost records
+    # would stop at enforce instead of reaching the verify this test fails.
     containers = [dict(CONTAINERS[0], health={"command": ["test", "-e", "/no/such/file"]})]
-    proc = _play(workdir, "harden", containers)
+    proc = _play(workdir, "harden", containers, extra={"confine_event_source": "audit"})
     assert proc.returncode != 0
     assert "Hardening failed on localhost in task 'Fail the host when a check failed'" in proc.stdout + proc.stderr, \
         proc.stdout[-3000:]

@@ -167,17 +167,43 @@ def test_template_carries_docker_default_protections_and_the_spec():
     assert "deny network raw," not in strict
 
 
-def test_trial_render_of_an_empty_spec_denies_nothing_docker_default_allows():
+def _denials(text):
+    return [line.strip().rstrip(",") for line in text.splitlines() if " deny " in " " + line.strip() + " "]
+
+
+@pytest.mark.parametrize("abi", [None, "3.0", "4.0"])
+def test_trial_render_of_an_empty_spec_denies_nothing_docker_default_allows(abi):
     from ansible_collections.confine.docker.plugins.module_utils._apparmor_template import DOCKER_DEFAULT_DENY
 
-    text = render({"name": "app"})
-    denials = [line.strip().rstrip(",") for line in text.splitlines() if " deny " in " " + line.strip() + " "]
+    # What the complain stage loads for a container entry without a seed: the spec of its name only, complain mode.
+    text = aa.set_mode(render({"name": "app"}, abi=abi), "app", "complain")
+    assert "flags=(attach_disconnected,mediate_deleted,complain)" in text
+    denials = _denials(text)
     assert denials, text
     # Every denial the project adds is audited, and each one is one of docker-default's.
     assert all(line.startswith("audit deny ") for line in denials), denials
     assert [line[len("audit deny "):] for line in denials] == list(DOCKER_DEFAULT_DENY)
-    # An empty spec: every network family and type, every read.
+    # An empty spec: every network family and type (raw netlink for PAM's audit included), every capability is left
+    # to the trial (none denied), every read.
     assert "\n  network,\n" in text and "\n  /** r,\n" in text
+    assert "deny network" not in text and "deny capability" not in text
+
+
+@pytest.mark.parametrize(
+    ("network", "expected"),
+    [
+        ({"raw": False}, ["network inet raw", "network inet6 raw"]),
+        ({"packet": False}, ["network packet"]),
+        ({"raw": False, "packet": False}, ["network inet raw", "network inet6 raw", "network packet"]),
+        ({"raw": True, "packet": True}, []),
+        ({"protocols": ["tcp", "udp"]}, []),
+    ],
+)
+def test_raw_and_packet_denials_name_their_families_and_are_audited(network, expected):
+    denials = [line for line in _denials(render({"name": "app", "network": network})) if "network" in line]
+    assert denials == ["audit deny " + rule for rule in expected]
+    # Never a family-wide raw denial: that one would deny raw netlink sockets (PAM, libaudit, iproute2) too.
+    assert not any(line.endswith("deny network raw") for line in denials)
 
 
 def test_template_output_is_stable():

@@ -82,6 +82,25 @@ def keys(items):
          "/var/lib/postgresql/[0-9]*/main/pg_wal/[0-9]*"),
         ("/var/lib/redis/temp-1234.rdb", "/var/lib/redis/temp-[0-9]*.rdb"),
         ("/var/lib/app/backup-2.partial", "/var/lib/app/backup-[0-9]*.partial"),
+        # Record shapes of the corpus's PostgreSQL trial (docs/corpus.md): a parallel sort's fileset of worker.segment
+        # files, a relation's second segment, WAL segments past the ninth (hexadecimal).
+        ("/var/lib/postgresql/15/main/base/pgsql_tmp/pgsql_tmp28.0.fileset/0.0",
+         "/var/lib/postgresql/[0-9]*/main/base/pgsql_tmp/pgsql_tmp[0-9]*.[0-9]*.fileset/[0-9]*.[0-9]*"),
+        ("/var/lib/postgresql/15/main/base/pgsql_tmp/pgsql_tmp28.1.fileset/1.0",
+         "/var/lib/postgresql/[0-9]*/main/base/pgsql_tmp/pgsql_tmp[0-9]*.[0-9]*.fileset/[0-9]*.[0-9]*"),
+        ("/var/lib/postgresql/15/main/base/5/16388.1", "/var/lib/postgresql/[0-9]*/main/base/[0-9]*/[0-9]*.[0-9]*"),
+        ("/var/lib/postgresql/15/main/pg_wal/00000001000000000000000A",
+         "/var/lib/postgresql/[0-9]*/main/pg_wal/[0-9A-F]*"),
+        ("/var/lib/app/spool/0000000a", "/var/lib/app/spool/[0-9a-f]*"),
+        ("/var/lib/app/2-3", "/var/lib/app/[0-9]*-[0-9]*"),
+        # Counters of the corpus's other servers: Redis's BGSAVE child, nginx's request body buffer, a tenant's log.
+        ("/var/lib/redis/temp-19.rdb", "/var/lib/redis/temp-[0-9]*.rdb"),
+        ("/var/lib/nginx/body/0000000001", "/var/lib/nginx/body/[0-9]*"),
+        ("/var/log/nginx/tenants/tenant-1.log", "/var/log/nginx/tenants/tenant-[0-9]*.log"),
+        ("/run/postgresql/15-main.pid", "/run/postgresql/[0-9]*-main.pid"),
+        # In the system's trees numbers are versions and stay: no glob over what a package installed.
+        ("/opt/app/1.2.3/run.log", "/opt/app/1.2.3/run.log"),
+        ("/usr/share/app/DEADBEEF01", "/usr/share/app/DEADBEEF01"),
     ],
 )
 def test_generalise_path(path, expected):
@@ -151,6 +170,32 @@ def test_spec_widening_adds_workload_and_refuses_attacks(events):
     # Reads (allowed by /** r), ptrace/signal within the profile and another profile's events add nothing.
     assert not [item for item in result["added"] + result["refused"] if item["type"] in ("ptrace", "signal")]
     assert "/etc/ssl/private/db.key" not in json.dumps(result)
+
+
+PG = "/var/lib/postgresql/15/main/"
+# Two rounds of the corpus's PostgreSQL trial: the same work under new backend pids, worker numbers, OIDs and WAL
+# segments. The second round adds nothing: it shows only new instances of the patterns the first one learned.
+PG_ROUNDS = (
+    [PG + "base/pgsql_tmp/pgsql_tmp28.0.fileset/0.0", PG + "base/pgsql_tmp/pgsql_tmp28.1.fileset/1.0",
+     PG + "base/pgsql_tmp/pgsql_tmp36.0", PG + "base/5/16388", PG + "base/5/16400_vm",
+     PG + "base/1/pg_internal.init.14", PG + "pg_wal/00000001000000000000000A", PG + "pg_wal/xlogtemp.28"],
+    [PG + "base/pgsql_tmp/pgsql_tmp54.0.fileset/2.0", PG + "base/pgsql_tmp/pgsql_tmp54.2.fileset/0.1",
+     PG + "base/pgsql_tmp/pgsql_tmp61.3", PG + "base/5/24577.1", PG + "base/16384/24580_vm",
+     PG + "base/16384/pg_internal.init.61", PG + "pg_wal/00000001000000000000000B", PG + "pg_wal/xlogtemp.61"],
+)
+
+
+def test_a_second_round_over_the_same_workload_adds_nothing():
+    spec = {"name": "confine-web"}
+    rounds = [[event(operation="open", name=path, requested_mask="wc", denied_mask="wc", comm=["postgres"])
+               for path in paths] for paths in PG_ROUNDS]
+    first = _widen.widen("apparmor", spec, {"apparmor": rounds[0]})
+    # One rule per pattern: both workers' fileset files are one rule.
+    assert first["refused"] == [] and len(first["added"]) == len(PG_ROUNDS[0]) - 1
+    assert PG.replace("15", "[0-9]*") + "pg_wal/[0-9A-F]*" in keys(first["added"])
+    second = _widen.widen("apparmor", first["profile"], {"apparmor": rounds[0] + rounds[1]})
+    assert second["added"] == [] and second["refused"] == []
+    assert second["profile"] == first["profile"]
 
 
 def test_spec_widening_twice_changes_nothing(events):
@@ -454,3 +499,28 @@ def test_apparmor_4_namespace_and_transition_records_are_refused_with_reasons():
     assert refused["change_onexec unconfined"]["baseline"] == "blocks"
     approved = _widen.widen("apparmor", {"name": "confine-web"}, evts[:1], approve=["userns create"])
     assert approved["profile"]["extra_rules"] == ["userns create,"]
+
+
+@pytest.mark.parametrize(
+    ("paths", "mask"),
+    [
+        # The corpus's counter shapes (numbers joined by separators, long hexadecimal counters) written where a
+        # hostile trial would write them: never a glob, the literal names are judged.
+        (["/var/spool/cron/crontabs/0000000A", "/var/spool/cron/crontabs/0000000B"], "wc"),
+        (["/root/.ssh/1.2", "/root/.ssh/1.3"], "wc"),
+        (["/home/corpus/.ssh/0.0", "/home/corpus/.ssh/0.1"], "wc"),
+        (["/etc/cron.d/00000001000000000000000A", "/etc/cron.d/00000001000000000000000B"], "wc"),
+        (["/var/lib/docker/0000000a", "/var/lib/docker/0000000b"], "wc"),
+        (["/run/1.2", "/run/1.3"], "wc"),
+        (["/dev/shm/0000000A", "/dev/shm/0000000B"], "rm"),
+        (["/tmp/1.2", "/tmp/1.3"], "x"),
+    ],
+)
+def test_counter_globs_are_never_admitted_over_sensitive_paths(paths, mask):
+    events = [event(operation="open" if mask != "x" else "exec", name=path, requested_mask=mask, denied_mask=mask)
+              for path in paths]
+    result = _widen.widen("apparmor", {"name": "confine-web"}, {"apparmor": events})
+    for entry in result["added"] + result["refused"]:
+        assert "[" not in entry["key"] and "*" not in entry["key"], entry
+    rules = json.dumps(result["profile"]["filesystem"])
+    assert "[0-9" not in rules and "*" not in rules, rules
