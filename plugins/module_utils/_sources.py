@@ -366,6 +366,11 @@ def kmsg_records(path=KMSG):
         os.close(fd)
 
 
+def _check_kmsg_cursor(since):
+    if isinstance(since.get("seq"), bool) or not isinstance(since.get("seq"), int):
+        raise CursorError("the dmesg cursor has no 'seq' number; pass the cursor an earlier call returned")
+
+
 def read_kmsg(collector, since=None, path=KMSG, boot_id_path=BOOT_ID, records=None):
     """Read the kernel ring buffer through ``/dev/kmsg`` after the cursor's sequence number; return the cursor.
 
@@ -375,8 +380,7 @@ def read_kmsg(collector, since=None, path=KMSG, boot_id_path=BOOT_ID, records=No
     boot_id = _boot_id(boot_id_path)
     after = -1
     if since is not None:
-        if not isinstance(since.get("seq"), int):
-            raise CursorError("the dmesg cursor has no 'seq' number; pass the cursor an earlier call returned")
+        _check_kmsg_cursor(since)
         if since.get("boot_id") == boot_id:
             after = since["seq"]
     last = after
@@ -429,6 +433,29 @@ def check_cursor(since, source):
             % (since.get("source"), source)
         )
     return since
+
+
+def validate_cursor(since, source=None):
+    """Check the form of a cursor without reading anything; return the source it was made by.
+
+    The cursor must carry this module's version, name a source (``source`` when that is given and not ``auto``)
+    and hold what that source's reader continues from: the files list, the journal cursor or the ring buffer's
+    sequence number.
+    """
+    if not isinstance(since, dict):
+        raise CursorError("since must be a cursor (a dict) returned by an earlier call")
+    made_by = since.get("source")
+    if made_by not in SOURCES or made_by == "auto":
+        raise CursorError("the cursor names no source that is read (%r; known: %s)"
+                          % (made_by, ", ".join(SOURCES[1:])))
+    check_cursor(since, made_by if source in (None, "auto") else source)
+    if made_by == "journal":
+        journal_command(since)
+    elif made_by == "dmesg":
+        _check_kmsg_cursor(since)
+    else:
+        _check_files_cursor(since, made_by)
+    return made_by
 
 
 def default_paths(source, exists=os.path.exists):

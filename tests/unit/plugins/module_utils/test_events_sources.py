@@ -169,6 +169,40 @@ def test_bad_cursors_are_refused(tmp_path, since, message):
         _sources.collect("audit", Collector(), paths=[str(log)], since=since)
 
 
+@pytest.mark.parametrize(
+    ("since", "source", "message"),
+    [
+        ("s=1", None, "a cursor"),
+        ({"version": 1, "files": []}, None, "names no source"),
+        ({"version": 1, "source": "auto", "files": []}, None, "names no source"),
+        ({"version": 2, "source": "audit", "files": []}, None, "version 2"),
+        ({"version": 1, "source": "audit", "files": []}, "journal", "made by source 'audit' but this call reads"),
+        ({"version": 1, "source": "journal", "cursor": ""}, None, "no 'cursor' string"),
+        ({"version": 1, "source": "dmesg", "seq": True}, None, "no 'seq' number"),
+        ({"version": 1, "source": "kern", "files": [{"path": "/x"}]}, "auto", "valid offset"),
+    ],
+)
+def test_validate_cursor_refuses_without_reading(since, source, message):
+    with pytest.raises(CursorError, match=message):
+        _sources.validate_cursor(since, source)
+
+
+@pytest.mark.parametrize(
+    "since",
+    [
+        {"version": 1, "source": "audit", "files": [{"path": "/var/log/audit/audit.log", "offset": 0, "head": "h"}]},
+        {"version": 1, "source": "kern", "files": []},
+        {"version": 1, "source": "file", "files": []},
+        {"version": 1, "source": "journal", "cursor": "s=1;i=2"},
+        {"version": 1, "source": "dmesg", "boot_id": "b", "seq": 4},
+    ],
+)
+def test_validate_cursor_names_the_source_that_made_it(since):
+    assert _sources.validate_cursor(since) == since["source"]
+    assert _sources.validate_cursor(since, "auto") == since["source"]
+    assert _sources.validate_cursor(since, since["source"]) == since["source"]
+
+
 def test_collect_tracks_the_audit_lost_counter(tmp_path):
     log = tmp_path / "audit.log"
     log.write_text(avc(1))
