@@ -4,8 +4,9 @@
 
 Every check is a pure function over data the module gathered: ``docker inspect`` JSON, the text of
 ``/proc/<pid>/status`` and ``/proc/<pid>/attr/apparmor/current`` (or ``attr/current``), the expected seccomp profile,
-exit codes of commands run in the container, HTTP statuses and AppArmor log records. Plain Python, stdlib only, no
-Ansible imports.
+exit codes of commands run in the container, HTTP statuses and AppArmor events. The AppArmor DENIED records are read
+through the event sources of ``confine.docker.security_events`` (``_sources``) into its collector (``_events``). Plain
+Python, no Ansible imports.
 
 A check result is a dict ``{check, passed, expected, actual, detail}``.
 """
@@ -15,8 +16,27 @@ from __future__ import annotations
 import calendar
 import json
 import math
+import os
 import re
 import shlex
+
+from ansible_collections.confine.docker.plugins.module_utils._events import (
+    ALL_FORMS,
+    Collector,
+    CursorError,
+    EventsError,
+)
+from ansible_collections.confine.docker.plugins.module_utils._sources import (
+    KMSG,
+    auditd_running,
+    collect,
+    detect_source,
+    head_hash,
+    read_files,
+    read_kmsg,
+    rotated_files,
+    validate_cursor,
+)
 
 DOCKER_DEFAULT = "docker-default"
 APPARMOR_MODES = ("enforce", "complain")
@@ -88,11 +108,9 @@ DOCKER_DEFAULT_CAPABILITIES = frozenset(
 
 SECCOMP_MODES = {"0": "disabled", "1": "strict", "2": "filter"}
 
-_AUDIT_TIME = re.compile(r"audit\((\d+(?:\.\d+)?):(\d+)\)")
 _RFC3339 = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:?\d{2})?$", re.IGNORECASE
 )
-_PROFILE_FIELD = re.compile(r'\bprofile="([^"]*)"')
 
 
 class VerifyError(ValueError):
@@ -177,12 +195,28 @@ def _finite(seconds, value):
     return seconds
 
 
-def _validate_cursor(cursor):
+# The source of a cursor without a version: the files cursor of earlier releases, ``{"files": [{"path", "offset",
+# "dev", "inode"}]}``.
+FILES_CURSOR = "files"
+
+
+def cursor_source(cursor, source="auto"):
+    """The source a ``denied_since`` cursor is read from (raises VerifyError when it is malformed).
+
+    A cursor of ``confine.docker.security_events`` (it has a ``version``) is read from the source that made it, which
+    must be ``source`` unless that is ``auto``. A cursor without a version is the files cursor of earlier releases:
+    a list of ``{path, offset[, dev, inode]}``, read as :data:`FILES_CURSOR`.
+    """
+    if "version" in cursor:
+        try:
+            return validate_cursor(cursor, source)
+        except CursorError as exc:
+            raise VerifyError("denied_since: %s" % exc) from exc
     files = cursor.get("files")
     if not isinstance(files, list) or not files:
         raise VerifyError(
-            "a denied_since cursor must hold 'files', a list of {path, offset[, inode]} (as returned by "
-            "confine.docker.security_events for its audit source); got %s" % json.dumps(cursor, sort_keys=True)
+            "a denied_since cursor must be one confine.docker.security_events returned (with 'version' and "
+            "'source'), or hold 'files', a list of {path, offset[, inode]}; got %s" % json.dumps(cursor, sort_keys=True)
         )
     for entry in files:
         if not isinstance(entry, dict) or not isinstance(entry.get("path"), str) or not entry["path"].startswith("/"):
@@ -192,10 +226,14 @@ def _validate_cursor(cursor):
             raise VerifyError(
                 "the offset of %s in the denied_since cursor must be a non-negative integer" % entry["path"]
             )
+    return FILES_CURSOR
 
 
-def validate_expected(container):
-    """Check one entry of ``containers`` and return it normalized (raises VerifyError on the first problem)."""
+def validate_expected(container, source="auto"):
+    """Check one entry of ``containers`` and return it normalized (raises VerifyError on the first problem).
+
+    ``source`` is where DENIED records are read (one of ``_sources.SOURCES``); a cursor must have been made there.
+    """
     if not isinstance(container, dict):
         raise VerifyError("each container must be a dict, got %r" % (container,))
     name = container.get("name")
@@ -237,7 +275,7 @@ def validate_expected(container):
         result["health"] = _validate_health(container.get("health"))
         since = container.get("denied_since")
         if isinstance(since, dict):
-            _validate_cursor(since)
+            cursor_source(since, source)
         elif since is not None and since != "container_start":
             parse_time(since)
         if since is not None and apparmor is None:
@@ -392,43 +430,6 @@ def expected_capabilities(add, drop, known=CAPABILITIES):
     return sorted(caps)
 
 
-def audit_record_time(line):
-    """(epoch seconds, serial) of an audit record (auditd ``msg=audit(...)`` or kernel ``audit(...)``), or None."""
-    match = _AUDIT_TIME.search(line)
-    if not match:
-        return None
-    return float(match.group(1)), int(match.group(2))
-
-
-def denied_records(lines, profile, since=None):
-    """AppArmor DENIED records of ``profile`` (and its child profiles ``profile//...``) at or after ``since``.
-
-    Records seen twice (the same ``audit(time:serial)`` in several sources) count once. Returns the lines, oldest
-    first when they carry a time.
-    """
-    seen = set()
-    found = []
-    for line in lines:
-        if 'apparmor="DENIED"' not in line:
-            continue
-        match = _PROFILE_FIELD.search(line)
-        if not match:
-            continue
-        name = match.group(1)
-        if name != profile and not name.startswith(profile + "//"):
-            continue
-        stamp = audit_record_time(line)
-        if since is not None and (stamp is None or stamp[0] < since):
-            continue
-        key = stamp if stamp is not None else line
-        if key in seen:
-            continue
-        seen.add(key)
-        found.append((stamp or (0.0, 0), line.strip()))
-    found.sort(key=lambda item: item[0])
-    return [line for _stamp, line in found]
-
-
 def canonical_seccomp(data):
     """Seccomp profile data in one canonical text form (sorted keys), for comparing profiles as data."""
     return json.dumps(data, sort_keys=True, separators=(",", ":"))
@@ -451,6 +452,127 @@ def _seccomp_difference(expected, actual):
             "syscalls: %d rule(s) only in the file, %d only in the container" % (len(want - have), len(have - want))
         )
     return "; ".join(parts) or "the profiles differ"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# AppArmor DENIED records
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class DeniedCollector(Collector):
+    """The collector of ``confine.docker.security_events``, keeping the records of ``profiles`` (and their child
+    profiles ``<profile>//...``) logged at or after ``since`` (seconds since the epoch; None keeps every record).
+
+    Records carry milliseconds; one logged in the millisecond ``since`` falls in counts when it is not earlier.
+    """
+
+    def __init__(self, profiles, since=None):
+        super().__init__(profiles=profiles)
+        # 1 microsecond of slack: a time read back from the record's own "sec.ms" must not fall before itself.
+        self.floor_ms = None if since is None else math.ceil(since * 1000 - 0.001)
+        self.stats["earlier"] = 0
+
+    def feed_record(self, rtype, sec, ms, serial, body):
+        if self.floor_ms is not None and sec * 1000 + ms < self.floor_ms:
+            self.stats["earlier"] += 1
+            return
+        super().feed_record(rtype, sec, ms, serial, body)
+
+
+def denied_events(result, profile):
+    """The DENIED events of ``profile`` and its child profiles in a collector's ``result()``."""
+    return [
+        event for event in result["apparmor"]
+        if event["mode"] == "DENIED" and (event["profile"] or "").split("//", 1)[0] == profile
+    ]
+
+
+def choose_source(source, since, run, auditctl=True, journalctl=True):
+    """Where the DENIED records after ``since`` are read: the source a cursor was made by, else ``source``, with
+    ``auto`` resolved the way ``confine.docker.security_events`` resolves it (auditd's log when auditd runs, else
+    journald, else a syslog file, else the ring buffer). ``auditctl``/``journalctl``: whether the host has them."""
+    if isinstance(since, dict):
+        return cursor_source(since, source)
+    if source != "auto":
+        return source
+    running = auditd_running(run)[0] if auditctl else False
+    return detect_source(auditd=running, journal=None if journalctl else False)
+
+
+def _files_cursor_reads(cursor):
+    """The reads a cursor of earlier releases stands for, as ``(paths, since, rotations)`` for ``read_files``.
+
+    An entry with an ``inode`` follows rotation: the files of its rotation set (``path``, ``path.1``, ...) the
+    cursor knows by inode continue at its offset, the others (written since) are read whole. An entry without an
+    inode continues at its offset in its own file only.
+    """
+    known = {}
+    bases = []
+    reads = []
+    for entry in cursor["files"]:
+        offset = entry.get("offset", 0)
+        if entry.get("inode") is None:
+            if os.path.exists(entry["path"]):
+                reads.append(([entry["path"]], {"files": [_continue(entry["path"], offset)]}, False))
+            continue
+        known[(entry.get("dev"), entry["inode"])] = offset
+        base = re.sub(r"\.\d+$", "", entry["path"])
+        if base not in bases:
+            bases.append(base)
+    for base in bases:
+        entries = []
+        for path in rotated_files(base):
+            st = os.stat(path)
+            offset = known.get((st.st_dev, st.st_ino), known.get((None, st.st_ino)))
+            if offset is not None:
+                entries.append(_continue(path, offset))
+        reads.append(([base], {"files": entries}, True))
+    return reads
+
+
+def _continue(path, offset):
+    return {"path": path, "offset": offset, "head": head_hash(path)}
+
+
+def read_denied(collector, source, run, since=None, paths=(), also_paths=(), dmesg=False, kmsg=KMSG):
+    """Read ``source`` (not ``auto``) into ``collector`` after the cursor ``since``, or whole without one.
+
+    Without a cursor, ``also_paths`` (each with its rotated files) and, with ``dmesg``, the kernel ring buffer are
+    read as well; a record found in several places counts once. Returns ``(places, notes)``: what was read, and why
+    an additional place could not be. A failure to read ``source`` itself raises EventsError.
+    """
+    places = []
+    if source == FILES_CURSOR:
+        for files, cursor, rotations in _files_cursor_reads(since):
+            read, _stats = read_files(files, collector, cursor, rotations=rotations)
+            places.extend(entry["path"] for entry in read["files"])
+        return places, []
+    paths = list(paths)
+    if source == "file" and not paths and since is not None:
+        paths = [entry["path"] for entry in since["files"]]  # the files the cursor was made over
+    cursor, _stats = collect(source, collector, paths=paths or None, since=since, run=run, kmsg=kmsg)
+    if "files" in cursor:
+        places.extend(entry["path"] for entry in cursor["files"])
+    else:
+        places.append(source)
+    notes = []
+    if since is None:
+        collector.forms = ALL_FORMS
+        if also_paths:
+            try:
+                read, _stats = read_files(list(also_paths), collector, rotations=True)
+            except EventsError as exc:
+                notes.append(str(exc))
+            else:
+                places.extend(entry["path"] for entry in read["files"] if entry["path"] not in places)
+        if dmesg and source != "dmesg":
+            try:
+                read_kmsg(collector, path=kmsg)
+            except EventsError as exc:
+                notes.append(str(exc))
+            else:
+                places.append("dmesg")
+    return places, notes
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -684,13 +806,34 @@ def check_docker_health(inspect):
     return _result("docker_health", status == "healthy", "healthy", status, detail)
 
 
-def check_denied(records, since, source):
-    """No AppArmor DENIED record of the container's profile since ``since`` (a time or a cursor)."""
-    count = len(records)
+def _describe_event(event):
+    what = event["name"] or event["capability"] or event["signal"] or event["peer"] or event["family"] or ""
+    parts = ["profile=%s" % event["profile"]]
+    if event.get("denied_mask"):
+        parts.append("denied_mask=%s" % event["denied_mask"])
+    if event.get("comm"):
+        parts.append("comm=%s" % ",".join(event["comm"]))
+    return "%s %s (%s) x%d, last %s" % (
+        event["operation"], what, " ".join(parts), event["count"], event["last_seen"]
+    )
+
+
+def check_denied(events, since, source, error=None, lost=()):
+    """No AppArmor DENIED record of the container's profile since ``since`` (a time or a cursor).
+
+    ``events`` are the collector's DENIED events of the profile (each with its ``count``), ``source`` names the
+    places read, ``error`` says why the records could not be read, ``lost`` the kinds of dropped records noticed.
+    """
     expected = "0 since %s" % (since if not isinstance(since, dict) else "the cursor")
+    if error is not None:
+        return _result("denied", False, expected, None, "the records cannot be read: %s" % error)
+    count = sum(event["count"] for event in events)
     detail = "searched %s" % source
     if count:
-        detail = "%d DENIED record(s) in %s; latest: %s" % (count, source, records[-1][:400])
+        latest = max(events, key=lambda event: event["last_seen"])
+        detail = "%d DENIED record(s) in %s; latest: %s" % (count, source, _describe_event(latest))
+    if lost:
+        detail += "; records were dropped (%s)" % ", ".join(lost)
     return _result("denied", count == 0, expected, count, detail)
 
 
@@ -706,7 +849,7 @@ def evaluate(expected, facts):
     ``inspect`` (dict or None), ``inspect_error``, ``status_text``, ``attr_text`` (and ``attr_file``, the file it
     came from), ``seccomp_profile`` (data),
     ``seccomp_error``, ``workload`` (list of {rc, stdout, stderr}), ``health`` ({rc, stdout, stderr} for a command,
-    {status, error} for a URL), ``denied`` ({records, source}).
+    {status, error} for a URL), ``denied`` ({events, source, since, error, lost}: see check_denied).
     Returns ``{name, passed, checks}``.
     """
     checks = []
@@ -766,7 +909,8 @@ def evaluate(expected, facts):
         denied = facts.get("denied")
         if denied is not None:
             since = denied.get("since", expected["denied_since"])
-            checks.append(check_denied(denied["records"], since, denied["source"]))
+            checks.append(check_denied(denied.get("events", []), since, denied.get("source"), denied.get("error"),
+                                       denied.get("lost", ())))
     return {"name": expected["name"], "passed": all(c["passed"] for c in checks), "checks": checks}
 
 

@@ -23,8 +23,9 @@ description:
   - The application still works - each O(containers[].workload) command run with C(docker exec) exits 0; the
     O(containers[].health) probe passes (an HTTP URL fetched from the managed host, or a command in the container);
     when the image has its own C(HEALTHCHECK), Docker reports it C(healthy).
-  - No AppArmor C(DENIED) record of the container's profile since O(containers[].denied_since), searched in the
-    audit log (and its rotated files), the kernel log file and C(dmesg).
+  - No AppArmor C(DENIED) record of the container's profile since O(containers[].denied_since), read from the event
+    source of M(confine.docker.security_events) (O(source) - auditd's log and its rotated files, journald, the kernel
+    log file or the kernel ring buffer - with the same readers, record parser and cursors).
   - The module only reads. It never changes the host or the containers (workload and health commands run inside
     the containers as declared); C(changed) is always false and check mode runs the same checks.
   - By default a failed check does not fail the task - RV(passed) is false and RV(failed_checks) lists what
@@ -118,11 +119,15 @@ options:
             logged at or after this point; any record fails the check. Null skips the check.
           - An RFC 3339 timestamp (C(2026-01-01T12:00:00Z), as in C(docker inspect)), seconds since the epoch, or
             C(container_start) for the container's C(State.StartedAt).
-          - Or a cursor of C(confine.docker.security_events) for files (a dict with C(files), a list of C(path),
-            C(offset) and optionally C(dev) and C(inode)). An entry with an inode follows log rotation - each file
-            of its rotation set (C(<path>), C(<path>.1), ...) known to the cursor by inode is read from its offset,
-            a file the cursor does not know (written since) is read whole. An entry without an inode is read from
-            its offset in that one file.
+          - Or a RV(confine.docker.security_events#module:cursor) (any of its sources - audit, journal, kern, dmesg,
+            file); the records logged after it are read from the source that made it, following log rotation as
+            M(confine.docker.security_events) does. With O(source) other than V(auto) the cursor must come from that
+            source.
+          - Or a files cursor of earlier releases (a dict with C(files), a list of C(path), C(offset) and optionally
+            C(dev) and C(inode), no C(version)). An entry with an inode follows log rotation - each file of its
+            rotation set (C(<path>), C(<path>.1), ...) known to the cursor by inode is read from its offset, a file
+            the cursor does not know (written since) is read whole. An entry without an inode is read from its
+            offset in that one file.
         type: raw
   fail_on_mismatch:
     description: Fail the task when any check fails (the results are still returned).
@@ -136,17 +141,40 @@ options:
     description: Verify TLS certificates of HTTPS health URLs.
     type: bool
     default: true
-  log_paths:
+  source:
     description:
-      - Log files searched for AppArmor C(DENIED) records, each with its rotated files (C(<path>.1), C(<path>.2),
-        ...). Files that do not exist are skipped. A record found in several places counts once.
+      - Where AppArmor C(DENIED) records are read, as in M(confine.docker.security_events). V(audit) is auditd's
+        log (O(paths) or C(/var/log/audit/audit.log)) with its rotated files; V(journal) runs C(journalctl); V(kern)
+        is C(/var/log/kern.log), C(syslog) or C(messages) (or O(paths)) with rotations; V(dmesg) reads C(/dev/kmsg)
+        (or the first of O(paths)); V(file) reads exactly O(paths).
+      - V(auto) picks auditd's log when auditd runs, else journald, else a syslog file, else the ring buffer; with a
+        cursor as O(containers[].denied_since) it reads the source that made the cursor.
+      - A source that cannot be read fails the C(denied) check, not the task.
+    type: str
+    choices: [auto, audit, journal, kern, dmesg, file]
+    default: auto
+  paths:
+    description:
+      - Log files of O(source) instead of its default location. Required with O(source=file); with O(source=auto)
+        and a cursor of source C(file) they default to the cursor's files.
     type: list
     elements: path
-    default: [/var/log/audit/audit.log, /var/log/kern.log]
+    default: []
+  log_paths:
+    description:
+      - More log files searched for AppArmor C(DENIED) records when O(containers[].denied_since) is a time, in
+        addition to O(source), each with its rotated files (C(<path>.1), C(<path>.2), ...), in any format
+        M(confine.docker.security_events) reads. Files that do not exist are skipped. A record found in several
+        places counts once.
+    type: list
+    elements: path
+    default: []
   dmesg:
-    description: Also search the kernel ring buffer (C(dmesg)), where AppArmor records go when auditd is not running.
+    description:
+      - Also search the kernel ring buffer (C(/dev/kmsg)) when O(containers[].denied_since) is a time and O(source)
+        is not already V(dmesg). A ring buffer that cannot be read is reported as a warning.
     type: bool
-    default: true
+    default: false
   docker_cli:
     description: The docker command-line client used for C(docker inspect) and C(docker exec).
     type: str
@@ -240,19 +268,22 @@ results:
 """
 
 import json
-import os
-import re
 from urllib.error import HTTPError
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
 
+from ansible_collections.confine.docker.plugins.module_utils._events import EventsError
+from ansible_collections.confine.docker.plugins.module_utils._sources import SOURCES
 from ansible_collections.confine.docker.plugins.module_utils._verify import (
+    DeniedCollector,
     VerifyError,
-    denied_records,
+    choose_source,
+    denied_events,
     evaluate,
     parse_time,
     read_apparmor_label,
+    read_denied,
     summarize,
     validate_expected,
 )
@@ -266,42 +297,19 @@ def _read(path):
         return None
 
 
-def _rotated(path):
-    """``path`` and its rotated files (``path.1``, ``path.2`` ...), oldest first, the ones that exist."""
-    files = []
-    index = 1
-    while os.path.exists("%s.%d" % (path, index)):
-        files.append("%s.%d" % (path, index))
-        index += 1
-    files.reverse()
-    if os.path.exists(path):
-        files.append(path)
-    return files
-
-
-def _denied_lines(path, offset=0):
-    """Lines of ``path`` from byte ``offset`` that hold an AppArmor DENIED record (the file read in binary)."""
-    lines = []
-    with open(path, "rb") as handle:
-        handle.seek(offset)
-        for raw in handle:
-            if b'apparmor="DENIED"' in raw:
-                lines.append(raw.decode("utf-8", "replace"))
-    return lines
-
-
 class Verifier:
     def __init__(self, module):
         self.module = module
         self.params = module.params
         self.docker = None
         self.timeout_bin = None
-        self._log_lines = None
-        self._log_sources = None
+        self._auto_source = None
         self._seccomp = {}
 
     def run(self):
-        expected = [validate_expected(c) for c in self.params["containers"]]
+        if self.params["source"] == "file" and not self.params["paths"]:
+            raise VerifyError("source 'file' needs paths")
+        expected = [validate_expected(c, self.params["source"]) for c in self.params["containers"]]
         names = [c["name"] for c in expected]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -388,73 +396,44 @@ class Verifier:
 
     # -- AppArmor DENIED records -------------------------------------------------------------------------------
 
-    def all_denied_lines(self):
-        if self._log_lines is None:
-            lines, sources = [], []
-            for path in self.params["log_paths"]:
-                for name in _rotated(path):
-                    try:
-                        lines.extend(_denied_lines(name))
-                        sources.append(name)
-                    except OSError as exc:
-                        self.module.warn("cannot read %s: %s" % (name, exc.strerror or exc))
-            if self.params["dmesg"]:
-                dmesg = self.module.get_bin_path("dmesg")
-                rc, out, err = self.module.run_command([dmesg]) if dmesg else (1, "", "dmesg not found")
-                if rc == 0:
-                    lines.extend(line for line in out.splitlines() if 'apparmor="DENIED"' in line)
-                    sources.append("dmesg")
-                else:
-                    self.module.warn("cannot read the kernel ring buffer (dmesg): %s" % err.strip())
-            self._log_lines, self._log_sources = lines, sources
-        return self._log_lines, self._log_sources
+    def source_for(self, since):
+        """The source a container's records after ``since`` are read from (``auto`` is resolved once)."""
+        if isinstance(since, dict) or self.params["source"] != "auto":
+            return choose_source(self.params["source"], since, self.module.run_command)
+        if self._auto_source is None:
+            self._auto_source = choose_source(
+                "auto", None, self.module.run_command,
+                auditctl=bool(self.module.get_bin_path("auditctl")),
+                journalctl=bool(self.module.get_bin_path("journalctl")),
+            )
+        return self._auto_source
 
     def denied(self, profile, since, started_at):
-        if isinstance(since, dict):
-            lines, sources = self.cursor_lines(since)
-            records = denied_records(lines, profile)
-            return {"records": records, "source": ", ".join(sources) or "no log file", "since": "the cursor"}
+        cursor = since if isinstance(since, dict) else None
         if since == "container_start":
             if not started_at:
                 raise VerifyError("denied_since=container_start but docker inspect shows no State.StartedAt")
             since = started_at
-        lines, sources = self.all_denied_lines()
-        records = denied_records(lines, profile, parse_time(since))
-        return {"records": records, "source": ", ".join(sources) or "no log", "since": since}
-
-    def cursor_lines(self, cursor):
-        """DENIED lines after a files cursor; returns (lines, sources).
-
-        An entry with an ``inode`` follows rotation: every file of its rotation set (``path``, ``path.1``, ...) that
-        the cursor knows by inode is read from its offset, the files it does not know (written after the cursor)
-        whole. An entry without an inode is read from its offset in its own file only.
-        """
-        known = {}
-        bases = []
-        reads = []
-        for entry in cursor["files"]:
-            offset = entry.get("offset", 0)
-            if entry.get("inode") is None:
-                if os.path.exists(entry["path"]):
-                    reads.append((entry["path"], offset))
-                continue
-            known[(entry.get("dev"), entry["inode"])] = offset
-            base = re.sub(r"\.\d+$", "", entry["path"])
-            if base not in bases:
-                bases.append(base)
-        for base in bases:
-            for name in _rotated(base):
-                stat = os.stat(name)
-                start = known.get((stat.st_dev, stat.st_ino), known.get((None, stat.st_ino), 0))
-                reads.append((name, start))
-        lines, sources = [], []
-        for name, start in reads:
-            if start > os.path.getsize(name):
-                self.module.warn("%s is shorter than the cursor's offset (rewritten?); reading it whole" % name)
-                start = 0
-            lines.extend(_denied_lines(name, start))
-            sources.append(name if not start else "%s from byte %d" % (name, start))
-        return lines, sources
+        source = self.source_for(since)
+        collector = DeniedCollector([profile], None if cursor is not None else parse_time(since))
+        label = "the cursor" if cursor is not None else since
+        try:
+            places, notes = read_denied(
+                collector, source, self.module.run_command, since=cursor, paths=self.params["paths"],
+                also_paths=self.params["log_paths"], dmesg=self.params["dmesg"],
+            )
+        except (EventsError, OSError) as exc:
+            return {"events": [], "source": source, "since": label, "error": str(exc)}
+        for note in notes:
+            self.module.warn(note)
+        result = collector.result()
+        where = "%s (%s)" % (source, ", ".join(places)) if places and places != [source] else source
+        return {
+            "events": denied_events(result, profile),
+            "source": where,
+            "since": label,
+            "lost": [entry["kind"] for entry in result["lost"]],
+        }
 
 
 def main():
@@ -495,12 +474,10 @@ def main():
             "fail_on_mismatch": {"type": "bool", "default": False},
             "timeout": {"type": "int", "default": 30},
             "validate_certs": {"type": "bool", "default": True},
-            "log_paths": {
-                "type": "list",
-                "elements": "path",
-                "default": ["/var/log/audit/audit.log", "/var/log/kern.log"],
-            },
-            "dmesg": {"type": "bool", "default": True},
+            "source": {"type": "str", "default": "auto", "choices": list(SOURCES)},
+            "paths": {"type": "list", "elements": "path", "default": []},
+            "log_paths": {"type": "list", "elements": "path", "default": []},
+            "dmesg": {"type": "bool", "default": False},
             "docker_cli": {"type": "str", "default": "docker"},
         },
         supports_check_mode=True,

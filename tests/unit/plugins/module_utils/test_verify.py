@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from ansible_collections.confine.docker.plugins.module_utils import _verify
+from ansible_collections.confine.docker.plugins.module_utils import _events, _verify
 from ansible_collections.confine.docker.plugins.module_utils._verify import VerifyError
 
 UNIT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -237,7 +237,15 @@ def test_validate_health(health, expected):
         ({"name": "web", "health": 5}, "'health' must be a dict"),
         ({"name": "web", "apparmor": "p", "denied_since": "last week"}, "not an RFC 3339 timestamp"),
         ({"name": "web", "denied_since": "container_start"}, "set apparmor"),
-        ({"name": "web", "apparmor": "p", "denied_since": {"cursor": "s=1"}}, "must hold 'files'"),
+        ({"name": "web", "apparmor": "p", "denied_since": {"cursor": "s=1"}}, "or hold 'files'"),
+        ({"name": "web", "apparmor": "p", "denied_since": {"version": 1, "source": "journal"}}, "no 'cursor' string"),
+        ({"name": "web", "apparmor": "p", "denied_since": {"version": 1, "source": "dmesg", "seq": "7"}},
+         "no 'seq' number"),
+        ({"name": "web", "apparmor": "p", "denied_since": {"version": 1, "source": "audit"}}, "no 'files' list"),
+        ({"name": "web", "apparmor": "p", "denied_since": {"version": 2, "source": "audit", "files": []}},
+         "version 2 is not supported"),
+        ({"name": "web", "apparmor": "p", "denied_since": {"version": 1, "source": "auto", "files": []}},
+         "names no source"),
         ({"name": "web", "apparmor": "p", "denied_since": {"files": [{"path": "audit.log"}]}}, "absolute 'path'"),
         ({"name": "web", "apparmor": "p", "denied_since": {"files": [{"path": "/a", "offset": -1}]}}, "non-negative"),
     ],
@@ -480,28 +488,51 @@ def log_lines(name):
     return text(name).splitlines()
 
 
-def test_denied_records_match_profile_children_and_time():
+def collect_lines(lines, profile, since=None, forms=_events.ALL_FORMS):
+    collector = _verify.DeniedCollector([profile], since)
+    collector.forms = forms
+    for line in lines:
+        collector.feed_line(line)
+    return _verify.denied_events(collector.result(), profile)
+
+
+def names(events):
+    return sorted((event["profile"], event["name"], event["count"]) for event in events)
+
+
+def test_denied_events_match_profile_children_and_time():
     lines = log_lines("audit.log")
-    everything = _verify.denied_records(lines, "confine-it-verify-p")
-    assert [line.split("name=")[1].split()[0] for line in everything] == [
-        '"/etc/gshadow"',
-        '"/etc/shadow"',
-        '"/etc/shadow"',
+    assert names(collect_lines(lines, "confine-it-verify-p")) == [
+        ("confine-it-verify-p", "/etc/gshadow", 1),
+        ("confine-it-verify-p", "/etc/shadow", 1),
+        ("confine-it-verify-p//null-/usr/bin/dash", "/etc/shadow", 1),
     ]
-    assert "//null-/usr/bin/dash" in everything[-1]
+    # At the record's own millisecond it counts; a millisecond later it does not.
     since = _verify.parse_time("1795445276.960")
-    assert len(_verify.denied_records(lines, "confine-it-verify-p", since)) == 2
-    assert len(_verify.denied_records(lines, "confine-it-verify-p", since + 0.001)) == 1
-    assert _verify.denied_records(lines, "confine-other") == [next(line for line in lines if "confine-other" in line)]
-    assert _verify.denied_records(lines, "confine-it") == []
+    assert len(collect_lines(lines, "confine-it-verify-p", since)) == 2
+    assert len(collect_lines(lines, "confine-it-verify-p", since + 0.001)) == 1
+    assert len(collect_lines(lines, "confine-it-verify-p", _verify.parse_time("2026-11-23T14:47:56.9601Z"))) == 1
+    assert names(collect_lines(lines, "confine-other")) == [("confine-other", "/etc/shadow", 1)]
+    # A profile whose name starts like another's is not its child; ALLOWED and STATUS records are no denials.
+    assert collect_lines(lines, "confine-it") == []
+    assert names(collect_lines(lines, "confine-it-verify-prod")) == [("confine-it-verify-prod", "/etc/shadow", 1)]
 
 
-def test_denied_records_count_a_record_once_across_sources():
+def test_denied_events_count_a_record_once_across_sources():
     lines = log_lines("audit.log") + log_lines("dmesg.txt")
-    since = _verify.parse_time("2026-11-23T14:47:56Z")
-    records = _verify.denied_records(lines, "confine-it-verify-p", since)
+    events = collect_lines(lines, "confine-it-verify-p", _verify.parse_time("2026-11-23T14:47:56Z"))
     # audit.log and dmesg both hold serial 138; dmesg adds 160; the child profile's 151 sits between.
-    assert [_verify.audit_record_time(r)[1] for r in records] == [138, 151, 160]
+    assert names(events) == [
+        ("confine-it-verify-p", "/etc/shadow", 1),
+        ("confine-it-verify-p", "/root/.ssh/id_rsa", 1),
+        ("confine-it-verify-p//null-/usr/bin/dash", "/etc/shadow", 1),
+    ]
+
+
+def test_denied_events_ignore_user_space_look_alikes():
+    forged = ('type=USER_AVC msg=audit(1795445300.000:170): pid=1 uid=0 msg=\'apparmor="DENIED" operation="open" '
+              'profile="confine-it-verify-p" name="/x" comm="sh"\'')
+    assert collect_lines([forged], "confine-it-verify-p") == []
 
 
 def test_check_denied():
@@ -509,9 +540,18 @@ def test_check_denied():
         "check": "denied", "passed": True, "expected": "0 since 2026-11-23T14:00:00Z", "actual": 0,
         "detail": "searched dmesg",
     }
-    result = _verify.check_denied(["a", "b"], {"files": []}, "/var/log/audit/audit.log")
-    assert not result["passed"] and result["actual"] == 2 and result["expected"] == "0 since the cursor"
-    assert result["detail"] == "2 DENIED record(s) in /var/log/audit/audit.log; latest: b"
+    events = collect_lines(log_lines("audit.log") + log_lines("dmesg.txt"), "confine-it-verify-p")
+    result = _verify.check_denied(events, {"files": []}, "audit (/var/log/audit/audit.log)")
+    assert not result["passed"] and result["actual"] == 4 and result["expected"] == "0 since the cursor"
+    assert result["detail"] == (
+        "4 DENIED record(s) in audit (/var/log/audit/audit.log); latest: open /root/.ssh/id_rsa "
+        "(profile=confine-it-verify-p denied_mask=r comm=python3) x1, last 2026-11-23T14:48:14.100Z"
+    )
+    unread = _verify.check_denied([], 0, "journal", error="journalctl failed (rc=1): no journal")
+    assert unread == {"check": "denied", "passed": False, "expected": "0 since 0", "actual": None,
+                      "detail": "the records cannot be read: journalctl failed (rc=1): no journal"}
+    noted = _verify.check_denied([], 0, "journal", lost=["printk-ratelimit"])
+    assert noted["passed"] and noted["detail"] == "searched journal; records were dropped (printk-ratelimit)"
 
 
 # --- whole containers -------------------------------------------------------------------------------------------
@@ -582,7 +622,7 @@ def test_evaluate_full_check_list_order():
         facts(
             "health", "custom", attr_text="confine-it-verify-p (enforce)", seccomp_profile=custom_profile(),
             workload=[{"rc": 0}, {"rc": 1, "stderr": "boom"}], health={"status": 200},
-            denied={"records": [], "source": "dmesg"},
+            denied={"events": [], "source": "dmesg"},
         ),
     )
     checks = by_check(result)

@@ -10,6 +10,7 @@ import pytest
 from _harness import run_module
 from ansible.module_utils import basic
 
+from ansible_collections.confine.docker.plugins.module_utils import _events, _sources, _verify
 from ansible_collections.confine.docker.plugins.modules import container_verify
 
 UNIT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -22,15 +23,32 @@ def fixture_text(name):
 
 
 class FakeHost:
-    """Containers by name (inspect fixture, status fixture, attr text), exec results, HTTP answers, dmesg text."""
+    """Containers by name (inspect fixture, status fixture, attr text), exec results, HTTP answers, the journal
+    (``journalctl -o json`` lines, and whether journald has the audit transport) and ``auditctl -s``."""
 
     def __init__(self):
         self.containers = {}
         self.proc = {}
         self.exec_rc = {}
         self.http = {}
-        self.dmesg = ""
+        self.journal = []
+        self.journal_audit = False
+        self.journal_rc = 0
+        self.auditd_pid = 0
         self.calls = []
+
+    def journalctl(self, argv):
+        if "-b" in argv:  # the probe: does journald receive audit records itself this boot
+            lines = [entry for entry in self.journal if '"_TRANSPORT": "audit"' in entry] if self.journal_audit else []
+            return 0, "".join(line + "\n" for line in lines[-1:]), ""
+        if self.journal_rc:
+            return self.journal_rc, "", "Failed to open the journal"
+        lines = self.journal
+        after = [arg.split("=", 1)[1] for arg in argv if arg.startswith("--after-cursor=")]
+        if after:
+            cursors = [json.loads(line)["__CURSOR"] for line in lines]
+            lines = lines[cursors.index(after[0]) + 1 :]
+        return 0, "".join(line + "\n" for line in lines), ""
 
     def add(self, name, inspect, status=None, attr=None, apparmor_attr=None):
         """``attr`` is the text of the shared /proc/<pid>/attr/current, ``apparmor_attr`` the one of AppArmor's own
@@ -49,8 +67,10 @@ class FakeHost:
         self.calls.append(list(argv))
         if argv[0] == "/usr/bin/timeout":
             argv = argv[2:]
-        if argv[0] == "/usr/bin/dmesg":
-            return 0, self.dmesg, ""
+        if argv[0] == "journalctl":
+            return self.journalctl(argv)
+        if argv == ["auditctl", "-s"]:
+            return 0, "enabled 1\npid %d\nlost 0\n" % self.auditd_pid, ""
         assert argv[0] == "/usr/bin/docker", argv
         if argv[1] == "inspect":
             name = argv[-1]
@@ -99,8 +119,6 @@ def host(monkeypatch):
 
 
 def run(args, check_mode=False):
-    args = dict(args)
-    args.setdefault("log_paths", [])
     return run_module(container_verify.main, args, check_mode=check_mode)
 
 
@@ -281,84 +299,243 @@ def write_log(path, lines):
         handle.write("".join(line + "\n" for line in lines))
 
 
-def test_denied_since_time_reads_rotated_logs_and_dmesg_once(host, tmp_path):
-    host.add("aa", "vm-apparmor", "vm-apparmor", attr="confine-it-verify-p (enforce)")
-    lines = fixture_text("audit.log").splitlines()
-    log = str(tmp_path / "audit.log")
-    write_log(log + ".1", lines[:4])
-    write_log(log, lines[4:])
-    host.dmesg = fixture_text("dmesg.txt")
-    base = {"name": "aa", "apparmor": "confine-it-verify-p"}
-    result = run({"containers": [dict(base, denied_since="2026-11-23T14:47:56Z")], "log_paths": [log]})
-    denied = checks(result)["denied"]
-    # 138 (in audit.log and dmesg, counted once), 151 (child profile), 160 (dmesg only).
-    assert denied["actual"] == 3 and not denied["passed"]
-    assert denied["detail"].startswith("3 DENIED record(s) in %s.1, %s, dmesg; latest: " % (log, log))
-    assert "id_rsa" in denied["detail"]
+PROFILE = "confine-it-verify-p"
+AA = {"name": "aa", "apparmor": PROFILE}
+
+
+def audit_lines():
+    return fixture_text("audit.log").splitlines()
+
+
+def record_parts(line):
+    """``(type number, sec, ms, serial, body)`` of an auditd line of the fixture."""
+    rtype, sec, ms, serial, body = _events.split_record(line, ("audit",))
+    return {"AVC": 1400, "SYSCALL": 1300}[rtype], sec, ms, serial, body
+
+
+def kernel_message(line):
+    number, sec, ms, serial, body = record_parts(line)
+    return "audit: type=%d audit(%d.%03d:%d): %s" % (number, sec, ms, serial, body)
+
+
+def journal_entry(index, line, transport="kernel"):
+    """One ``journalctl -o json`` line holding the record of an auditd line, as journald stores it."""
+    number, sec, ms, serial, body = record_parts(line)
+    entry = {"__CURSOR": "s=5e;i=%x;b=77" % index, "_TRANSPORT": transport}
+    if transport == "kernel":
+        entry.update(MESSAGE=kernel_message(line), SYSLOG_FACILITY="0")
+    else:
+        entry.update(MESSAGE="AVC " + body, _AUDIT_TYPE=str(number), _AUDIT_ID=str(serial),
+                     _SOURCE_REALTIME_TIMESTAMP=str((sec * 1000 + ms) * 1000))
+    return json.dumps(entry)
+
+
+@pytest.fixture
+def journald(host, tmp_path, monkeypatch):
+    """A host where auditd does not run and journald does: the source auto picks the journal."""
+    runtime = tmp_path / "journal-runtime"
+    runtime.mkdir()
+    monkeypatch.setattr(_sources, "JOURNAL_RUNTIME", str(runtime))
+    host.add("aa", "vm-apparmor", "vm-apparmor", attr="%s (enforce)" % PROFILE)
+    host.journal = [journal_entry(index, line) for index, line in enumerate(audit_lines())]
+    return host
+
+
+def test_auto_on_a_journald_host_reads_the_journal_for_a_time(journald):
     # container_start is State.StartedAt (14:47:42.75): the older /etc/gshadow denial (14:43:20) is not counted.
-    assert checks(run({"containers": [dict(base, denied_since="container_start")], "log_paths": [log]}))[
-        "denied"
-    ]["actual"] == 3
-    assert checks(run({"containers": [dict(base, denied_since=0)], "log_paths": [log]}))["denied"]["actual"] == 4
-    later = run({"containers": [dict(base, denied_since=1795445300)], "log_paths": [log], "dmesg": False})
-    assert checks(later)["denied"] == {
-        "check": "denied", "passed": True, "expected": "0 since 1795445300", "actual": 0,
-        "detail": "searched %s.1, %s" % (log, log),
-    }
-    assert len([call for call in host.calls if call[0] == "/usr/bin/dmesg"]) == 3
+    denied = checks(run({"containers": [dict(AA, denied_since="container_start")]}))["denied"]
+    assert denied["actual"] == 2 and not denied["passed"], denied
+    assert denied["detail"].startswith("2 DENIED record(s) in journal; latest: open /etc/shadow "
+                                       "(profile=%s//null-/usr/bin/dash " % PROFILE)
+    assert ["auditctl", "-s"] in journald.calls
+    assert any(call[0] == "journalctl" and "_TRANSPORT=kernel" in call for call in journald.calls)
+    assert checks(run({"containers": [dict(AA, denied_since=0)]}))["denied"]["actual"] == 3
+    later = checks(run({"containers": [dict(AA, denied_since=1795445300)]}))["denied"]
+    assert later == {"check": "denied", "passed": True, "expected": "0 since 1795445300", "actual": 0,
+                     "detail": "searched journal"}
 
 
-def test_denied_since_cursor_follows_rotation(host, tmp_path):
-    host.add("aa", "vm-apparmor", "vm-apparmor", attr="confine-it-verify-p (enforce)")
-    lines = fixture_text("audit.log").splitlines()
+def test_journal_with_the_audit_transport_counts_each_record_once(journald):
+    lines = audit_lines()
+    journald.journal_audit = True
+    journald.journal = [entry for index, line in enumerate(lines)
+                        for entry in (journal_entry(2 * index, line), journal_entry(2 * index + 1, line, "audit"))]
+    denied = checks(run({"containers": [dict(AA, denied_since=0)]}))["denied"]
+    assert denied["actual"] == 3, denied
+
+
+def test_journal_cursor_of_security_events(journald):
+    lines = audit_lines()
+    journald.journal = [journal_entry(index, line) for index, line in enumerate(lines[:4])]
+    cursor = {"version": 1, "source": "journal", "cursor": json.loads(journald.journal[-1])["__CURSOR"]}
+    container = dict(AA, denied_since=cursor)
+    assert checks(run({"containers": [container]}))["denied"]["actual"] == 0
+    journald.journal += [journal_entry(index, line) for index, line in enumerate(lines[4:], start=4)]
+    denied = checks(run({"containers": [container]}))["denied"]
+    assert denied["actual"] == 2 and denied["expected"] == "0 since the cursor", denied
+    assert ["journalctl", "--after-cursor=" + cursor["cursor"]] == [
+        arg for arg in journald.calls[-1] if arg.startswith("--after") or arg == "journalctl"
+    ]
+    # The role passes the trial's source: the same source reads the cursor; another one is bad input.
+    assert checks(run({"containers": [container], "source": "journal"}))["denied"]["actual"] == 2
+    calls = len(journald.calls)
+    wrong = run({"containers": [container], "source": "audit"})
+    assert wrong["failed"] and "made by source 'journal' but this call reads 'audit'" in wrong["msg"]
+    assert len(journald.calls) == calls
+
+
+def test_journal_that_cannot_be_read_fails_the_check_not_the_task(journald):
+    journald.journal_rc = 1
+    result = run({"containers": [dict(AA, denied_since=0)]})
+    assert not result["failed"]
+    denied = checks(result)["denied"]
+    assert not denied["passed"] and denied["actual"] is None
+    assert "journalctl failed (rc=1): Failed to open the journal" in denied["detail"]
+
+
+def test_time_string_from_state_is_a_time_not_a_cursor(journald):
+    # state.json's cursor may be a timestamp (an RFC 3339 string); the role passes it on as it is.
+    denied = checks(run({"containers": [dict(AA, denied_since="2026-11-23T14:48:00.5Z")]}))["denied"]
+    assert denied["actual"] == 1 and denied["expected"] == "0 since 2026-11-23T14:48:00.5Z"
+
+
+def test_audit_source_follows_rotation_with_a_security_events_cursor(host, tmp_path):
+    """security_events' own cursor: the log rotates twice after it, nothing is read twice."""
+    host.add("aa", "vm-apparmor", "vm-apparmor", attr="%s (enforce)" % PROFILE)
+    lines = audit_lines()
+    log = tmp_path / "audit.log"
+    write_log(str(log), lines[:4])  # the older /etc/gshadow denial is already behind the cursor
+    cursor, _stats = _sources.read_files([str(log)], _events.Collector(), source="audit")
+    container = dict(AA, denied_since=cursor)
+    args = {"containers": [container], "source": "audit", "paths": [str(log)]}
+    assert checks(run(args))["denied"]["actual"] == 0
+    with open(log, "a", encoding="utf-8") as handle:
+        handle.write(lines[4] + "\n")
+    os.rename(log, str(log) + ".1")
+    write_log(str(log), lines[5:7])
+    os.rename(str(log) + ".1", str(log) + ".2")
+    os.rename(log, str(log) + ".1")
+    write_log(str(log), lines[7:8])
+    denied = checks(run(args))["denied"]
+    assert denied["actual"] == 2, denied
+    assert "/etc/gshadow" not in denied["detail"]
+    assert denied["detail"].startswith("2 DENIED record(s) in audit (%s.2, %s.1, %s); " % (log, log, log))
+    # Without paths the source auto takes the cursor's source; the files it reads are the audit source's defaults.
+    assert checks(run({"containers": [container], "paths": [str(log)]}))["denied"]["actual"] == 2
+
+
+def test_auto_with_auditd_reads_the_audit_log_for_a_time(host, monkeypatch):
+    host.add("aa", "vm-apparmor", "vm-apparmor", attr="%s (enforce)" % PROFILE)
+    host.add("bb", "vm-apparmor", "vm-apparmor", attr="%s (enforce)" % PROFILE)
+    host.auditd_pid = 412
+    seen = {}
+
+    def detect(**kwargs):
+        seen.update(kwargs)
+        return "audit"
+
+    monkeypatch.setattr(_verify, "detect_source", detect)
+    monkeypatch.setattr(_sources, "AUDIT_LOG", os.path.join(FIXTURES, "audit.log"))
+    monkeypatch.setattr(_sources, "default_paths", lambda source, exists=None: [os.path.join(FIXTURES, "audit.log")])
+    result = run({"containers": [dict(AA, denied_since=0), dict(AA, name="bb", denied_since=0)]})
+    assert seen == {"auditd": True, "journal": None}
+    assert [checks(result, index)["denied"]["actual"] for index in (0, 1)] == [3, 3]
+    assert host.calls.count(["auditctl", "-s"]) == 1  # auto is resolved once per task
+
+
+def test_kern_source_and_the_legacy_log_paths_and_dmesg(host, tmp_path, monkeypatch):
+    host.add("aa", "vm-apparmor", "vm-apparmor", attr="%s (enforce)" % PROFILE)
+    lines = audit_lines()
+    kern = tmp_path / "kern.log"
+    write_log(str(kern) + ".1", ["Nov 23 14:47:56 vm kernel: [  512.3] " + kernel_message(line) for line in lines[:5]])
+    write_log(str(kern), ["Nov 23 14:48:10 vm kernel: [  526.1] " + kernel_message(line) for line in lines[5:]])
+    audit = tmp_path / "audit.log"
+    write_log(str(audit), lines[4:5])  # serial 138 again, counted once
+    boot_id = _sources._boot_id()
+    ring = [b"6,%d,5120000,-;%s\n" % (900 + index, fixture_text("dmesg.txt").splitlines()[index].split("] ", 1)[1]
+                                     .encode()) for index in (1, 2)]
+    monkeypatch.setattr(_sources, "kmsg_records", lambda path: iter(ring))
+    args = {"containers": [dict(AA, denied_since="container_start")], "source": "kern", "paths": [str(kern)]}
+    denied = checks(run(args))["denied"]
+    assert denied["actual"] == 2
+    assert denied["detail"].startswith("2 DENIED record(s) in kern (%s.1, %s);" % (kern, kern))
+    more = checks(run(dict(args, log_paths=[str(audit), str(tmp_path / "missing.log")], dmesg=True)))["denied"]
+    # 138 (kern.log, audit.log and the ring buffer), 151 (child profile), 160 (the ring buffer only).
+    assert more["actual"] == 3, more
+    assert more["detail"].startswith("3 DENIED record(s) in kern (%s.1, %s, %s, dmesg); latest: open /root/.ssh/id_rsa"
+                                     % (kern, kern, audit))
+    # A cursor belongs to one place: log_paths and dmesg are not read with it.
+    cursor = {"version": 1, "source": "dmesg", "boot_id": boot_id, "seq": 901}
+    only = checks(run({"containers": [dict(AA, denied_since=cursor)], "log_paths": [str(audit)], "dmesg": True}))
+    assert only["denied"]["actual"] == 1 and "id_rsa" in only["denied"]["detail"]
+
+
+def test_dmesg_source_for_a_time_and_a_cursor(host, monkeypatch):
+    host.add("aa", "vm-apparmor", "vm-apparmor", attr="%s (enforce)" % PROFILE)
+    ring = [b"6,%d,5120000,-;%s\n" % (700 + index, kernel_message(line).encode())
+            for index, line in enumerate(audit_lines())]
+    ring.insert(0, b"12,699,5000000,-;audit: type=1400 audit(1795445299.000:169): apparmor=\"DENIED\" "
+                   b"operation=\"open\" profile=\"confine-it-verify-p\" name=\"/forged\" comm=\"sh\"\n")
+    monkeypatch.setattr(_sources, "kmsg_records", lambda path: iter(ring))
+    denied = checks(run({"containers": [dict(AA, denied_since=0)], "source": "dmesg"}))["denied"]
+    assert denied["actual"] == 3 and "/forged" not in denied["detail"], denied  # user space wrote that one
+    cursor = {"version": 1, "source": "dmesg", "boot_id": _sources._boot_id(), "seq": 704}
+    after = checks(run({"containers": [dict(AA, denied_since=cursor)]}))["denied"]
+    assert after["actual"] == 1 and "confine-it-verify-p//null-/usr/bin/dash" in after["detail"]
+    # A cursor of another boot: the whole ring buffer is after it.
+    other_boot = dict(cursor, boot_id="0" * 32)
+    assert checks(run({"containers": [dict(AA, denied_since=other_boot)]}))["denied"]["actual"] == 3
+
+
+def test_file_source_with_paths_and_a_file_cursor(host, tmp_path):
+    host.add("aa", "vm-apparmor", "vm-apparmor", attr="%s (enforce)" % PROFILE)
+    lines = audit_lines()
+    evidence = tmp_path / "evidence.log"
+    write_log(str(evidence), lines[:3])
+    assert run({"containers": [dict(AA, denied_since=0)], "source": "file"})["msg"] == "source 'file' needs paths"
+    assert checks(run({"containers": [dict(AA, denied_since=0)], "source": "file", "paths": [str(evidence)]}))[
+        "denied"]["actual"] == 1
+    cursor, _stats = _sources.read_files([str(evidence)], _events.Collector(), rotations=False, source="file")
+    with open(evidence, "a", encoding="utf-8") as handle:
+        handle.write("\n".join(lines[3:]) + "\n")
+    # The cursor's own files are read when no paths are given.
+    denied = checks(run({"containers": [dict(AA, denied_since=cursor)]}))["denied"]
+    assert denied["actual"] == 2 and denied["detail"].startswith("2 DENIED record(s) in file (%s);" % evidence)
+
+
+def test_legacy_files_cursor_follows_rotation(host, tmp_path):
+    """The files cursor of earlier releases (no version): by inode through a rotation, by offset without one."""
+    host.add("aa", "vm-apparmor", "vm-apparmor", attr="%s (enforce)" % PROFILE)
+    lines = audit_lines()
     log = tmp_path / "audit.log"
     write_log(str(log), lines[:3])
     mark = {"path": str(log), "inode": log.stat().st_ino, "offset": log.stat().st_size}
-    cursor = {"source": "audit", "files": [mark]}
-    container = {"name": "aa", "apparmor": "confine-it-verify-p", "denied_since": cursor}
+    container = dict(AA, denied_since={"source": "audit", "files": [mark]})
     assert checks(run({"containers": [container]}))["denied"]["actual"] == 0
-    # More records, then the log rotates: the cursor's file is now audit.log.1, a new audit.log follows.
     with open(log, "a", encoding="utf-8") as handle:
         handle.write(lines[4] + "\n")
     os.rename(log, str(log) + ".1")
     write_log(str(log), lines[6:8])
-    result = run({"containers": [container]})
-    denied = checks(result)["denied"]
-    assert denied["actual"] == 2, denied
-    assert denied["expected"] == "0 since the cursor"
-    assert "%s.1 from byte" % log in denied["detail"]
-    # A cursor without an inode reads its file from the offset.
-    plain = {"files": [{"path": str(log), "offset": 0}]}
-    assert checks(run({"containers": [dict(container, denied_since=plain)]}))["denied"]["actual"] == 1
-
-
-def test_denied_since_security_events_cursor_over_two_rotations(host, tmp_path):
-    """A cursor listing every file of the rotation set (as security_events writes it), then the log rotates again."""
-    host.add("aa", "vm-apparmor", "vm-apparmor", attr="confine-it-verify-p (enforce)")
-    lines = fixture_text("audit.log").splitlines()
-    log = tmp_path / "audit.log"
-    old = tmp_path / "audit.log.1"
-    write_log(str(old), lines[:1])  # the older /etc/gshadow denial, already read by the cursor
-    write_log(str(log), lines[1:4])
-    cursor = {
-        "version": 1,
-        "source": "audit",
-        "files": [
-            {"path": str(path), "dev": path.stat().st_dev, "inode": path.stat().st_ino,
-             "offset": path.stat().st_size, "head": "h%d" % index}
-            for index, path in enumerate((old, log))
-        ],
-    }
-    container = {"name": "aa", "apparmor": "confine-it-verify-p", "denied_since": cursor}
-    assert checks(run({"containers": [container]}))["denied"]["actual"] == 0
-    # One denial lands in audit.log, the log rotates (audit.log.1 -> .2, audit.log -> .1), a child-profile denial
-    # lands in the new audit.log.
-    with open(log, "a", encoding="utf-8") as handle:
-        handle.write(lines[4] + "\n")
-    os.rename(old, str(tmp_path / "audit.log.2"))
-    os.rename(log, str(old))
-    write_log(str(log), lines[7:8])
     denied = checks(run({"containers": [container]}))["denied"]
     assert denied["actual"] == 2, denied
-    assert 'name="/etc/gshadow"' not in denied["detail"]
-    assert "%s.2 from byte" % log in denied["detail"] and "%s.1 from byte" % log in denied["detail"]
+    assert denied["expected"] == "0 since the cursor"
+    assert denied["detail"].startswith("2 DENIED record(s) in files (%s.1, %s);" % (log, log))
+    plain = {"files": [{"path": str(log), "offset": 0}]}
+    assert checks(run({"containers": [dict(AA, denied_since=plain)]}))["denied"]["actual"] == 1
+    # The source named in the task does not apply to it: it is read as the files it lists.
+    assert checks(run({"containers": [container], "source": "journal"}))["denied"]["actual"] == 2
+
+
+@pytest.mark.parametrize(
+    ("since", "message"),
+    [
+        ({"version": 1, "source": "journal"}, "the journal cursor has no 'cursor' string"),
+        ({"version": 1, "source": "dmesg", "boot_id": "x"}, "the dmesg cursor has no 'seq' number"),
+        ({"version": 1, "source": "kern", "files": [{"path": "/var/log/kern.log"}]}, "has no valid offset"),
+        ({"cursor": "s=1"}, "or hold 'files'"),
+    ],
+)
+def test_malformed_cursor_fails_before_docker_is_asked(host, since, message):
+    result = run({"containers": [dict(AA, denied_since=since)]})
+    assert result["failed"] and message in result["msg"], result
+    assert host.calls == []
