@@ -432,7 +432,8 @@ class Verifier:
             "events": denied_events(result, profile),
             "source": where,
             "since": label,
-            "lost": [entry["kind"] for entry in result["lost"]],
+            # Only after a cursor is every notice of dropped records known to fall in the span searched.
+            "lost": [entry["kind"] for entry in result["lost"]] if cursor is not None else [],
         }
 
 

@@ -14,7 +14,7 @@ import shlex
 import time
 
 import pytest
-from conftest import ROOT, ansible_playbook, run_module, vm_ssh
+from conftest import AUDITD_READY, ROOT, ansible_playbook, run_module, vm_ssh
 
 pytestmark = pytest.mark.vm
 
@@ -138,9 +138,95 @@ def test_enforced_profile_passes_then_a_denial_fails_it(vm):
     caught = verify(vm, [confined()])
     assert caught["failed_checks"] == ["%s: denied" % CONTAINER], caught
     denied = checks(caught)["denied"]
-    assert denied["actual"] >= 1 and 'name="/etc/shadow"' in denied["detail"]
+    assert denied["actual"] >= 1 and "/etc/shadow" in denied["detail"]
     # Counted from a later point (a new enforcement), the old denial no longer counts.
     assert verify(vm, [confined(denied_since=tripped_at + 1)])["passed"] is True
+
+
+@pytest.fixture
+def journald(vm):
+    """auditd stopped: the kernel's audit records go to the kernel log and journald's audit socket only, and the
+    event source auto picks the journal. auditd is started again afterwards."""
+    assert vm_ssh(vm, "systemctl is-active systemd-journald-audit.socket", check=False).stdout.strip() == "active"
+    vm_ssh(vm, "systemctl stop auditd")
+    try:
+        assert "pid 0" in vm_ssh(vm, "auditctl -s").stdout.splitlines(), "auditd is still registered with the kernel"
+        yield vm
+    finally:
+        vm_ssh(vm, AUDITD_READY, check=False)
+
+
+def journal_cursor(inventory):
+    result = run_module("confine.docker.security_events", {"source": "journal", "profiles": [PROFILE]},
+                        inventory=inventory, host=HOST)
+    assert not result.get("failed") and result["cursor"]["source"] == "journal", result
+    return result["cursor"]
+
+
+def denied_until(inventory, container, want):
+    """Verify ``container`` until its denied check counts ``want`` records or more (journald stores them
+    asynchronously), at most 30 s; return the last denied check."""
+    deadline = time.monotonic() + 30
+    while True:
+        result = verify(inventory, [container])
+        assert not result.get("failed"), result
+        denied = checks(result)["denied"]
+        if (denied["actual"] or 0) >= want or time.monotonic() > deadline:
+            return denied
+        time.sleep(1)
+
+
+def test_denials_are_read_from_journald_when_auditd_does_not_run(journald, tmp_path):
+    before = journal_cursor(journald)
+    started = vm_now(journald)
+    # Nothing denied yet after the cursor, or since now: auto reads the journal.
+    quiet = checks(verify(journald, [confined(denied_since=before)]))["denied"]
+    assert quiet["passed"] and quiet["actual"] == 0 and quiet["detail"].startswith("searched journal"), quiet
+    assert checks(verify(journald, [confined(denied_since=started)]))["denied"]["detail"] == "searched journal"
+
+    shadow = vm_ssh(journald, shlex.join(("docker", "exec", CONTAINER, *READ_SHADOW)), check=False)
+    assert shadow.returncode != 0 and "Permission denied" in shadow.stderr, shadow
+    # The denial after the journal cursor (security_events' own), after a time, and since the container started.
+    for since in (before, started, "container_start"):
+        denied = denied_until(journald, confined(denied_since=since), 1)
+        assert not denied["passed"] and denied["actual"] >= 1, (since, denied)
+        assert denied["detail"].startswith("%d DENIED record(s) in journal; latest: open /etc/shadow "
+                                           % denied["actual"]), denied
+    # Journald holds the record in both transports: it is counted once.
+    assert denied_until(journald, confined(denied_since=before), 1)["actual"] == 1
+    # The source named explicitly reads the same; a cursor taken after the denial sees nothing.
+    assert checks(verify(journald, [confined(denied_since=before)], source="journal"))["denied"]["actual"] == 1
+    after = journal_cursor(journald)
+    assert checks(verify(journald, [confined(denied_since=after)]))["denied"]["actual"] == 0
+    # A journal cursor with another source named is bad input, not a failed check.
+    wrong = verify(journald, [confined(denied_since=after)], source="audit")
+    assert wrong.get("failed") and "made by source 'journal'" in wrong["msg"], wrong
+
+    # The role reads state.json's journal cursor from the journal (confine_event_source unset: auto).
+    workdir = str(tmp_path)
+    role_shadow = vm_ssh(journald, shlex.join(("docker", "exec", ROLE_CONTAINER, *READ_SHADOW)), check=False)
+    assert role_shadow.returncode != 0, role_shadow
+    role_state = "%s/state/%s/state.json" % (REMOTE_DIR, ROLE_CONTAINER)
+    try:
+        put(journald, role_state, json.dumps({"container": ROLE_CONTAINER, "mode": "enforce", "cursor": before}) + "\n")
+        deadline = time.monotonic() + 30
+        while True:
+            proc, report = role_run(journald, workdir, {"verify_denied_since": "state"})
+            if proc.returncode != 0 or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        assert proc.returncode != 0 and report["failed_checks"] == ["%s: denied" % ROLE_CONTAINER], report
+        assert report["results"][0]["checks"][-1]["detail"].startswith("1 DENIED record(s) in journal; ")
+        put(journald, role_state, json.dumps({"container": ROLE_CONTAINER, "mode": "enforce",
+                                              "cursor": journal_cursor(journald)}) + "\n")
+        explicit = {"verify_denied_since": "state", "confine_event_source": "journal"}
+        for extra in ((), ("--check",)):
+            proc, report = role_run(journald, workdir, explicit, *extra)
+            assert proc.returncode == 0, proc.stdout
+            assert report["passed"] is True
+            assert report["results"][0]["checks"][-1]["detail"].startswith("searched journal")
+    finally:
+        vm_ssh(journald, "rm -f %s" % role_state, check=False)
 
 
 def test_complain_mode_is_caught(vm):

@@ -376,6 +376,13 @@ def test_journal_cursor_of_security_events(journald):
     assert ["journalctl", "--after-cursor=" + cursor["cursor"]] == [
         arg for arg in journald.calls[-1] if arg.startswith("--after") or arg == "journalctl"
     ]
+    # journald's notice that it missed kernel messages after the cursor: the records may be incomplete.
+    journald.journal.append(json.dumps({"__CURSOR": "s=5e;i=ff;b=77", "_TRANSPORT": "driver",
+                                        "MESSAGE": "Missed 3 kernel messages"}))
+    noted = checks(run({"containers": [container]}))["denied"]
+    assert noted["actual"] == 2 and noted["detail"].endswith("; records were dropped (journal-missed)"), noted
+    # Before a time no notice is placed in time: none is reported.
+    assert "dropped" not in checks(run({"containers": [dict(AA, denied_since=0)]}))["denied"]["detail"]
     # The role passes the trial's source: the same source reads the cursor; another one is bad input.
     assert checks(run({"containers": [container], "source": "journal"}))["denied"]["actual"] == 2
     calls = len(journald.calls)
