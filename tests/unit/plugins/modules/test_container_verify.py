@@ -459,8 +459,8 @@ def test_kern_source_and_the_legacy_log_paths_and_dmesg(host, tmp_path, monkeypa
     audit = tmp_path / "audit.log"
     write_log(str(audit), lines[4:5])  # serial 138 again, counted once
     boot_id = _sources._boot_id()
-    ring = [b"6,%d,5120000,-;%s\n" % (900 + index, fixture_text("dmesg.txt").splitlines()[index].split("] ", 1)[1]
-                                     .encode()) for index in (1, 2)]
+    messages = [line.split("] ", 1)[1] for line in fixture_text("dmesg.txt").splitlines()[1:3]]
+    ring = [b"6,%d,5120000,-;%s\n" % (901 + index, message.encode()) for index, message in enumerate(messages)]
     monkeypatch.setattr(_sources, "kmsg_records", lambda path: iter(ring))
     args = {"containers": [dict(AA, denied_since="container_start")], "source": "kern", "paths": [str(kern)]}
     denied = checks(run(args))["denied"]
