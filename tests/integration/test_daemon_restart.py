@@ -1,7 +1,8 @@
 """The daemon role against a real, isolated dockerd (tests/integration/isolated_dockerd.py).
 
-The host's own dockerd and /etc/docker/daemon.json are never touched: the role is pointed at a private dockerd
-with its own config file, socket, data and exec roots, restarted and reloaded by the launcher's commands.
+The host's own dockerd, /etc/docker/daemon.json and the runbook's state directory are never touched: the role is
+pointed at a private dockerd with its own config file, socket, data and exec roots, restarted and reloaded by the
+launcher's commands, and keeps its record of the original daemon.json in a state directory of the tests' own.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ LAUNCHER = os.path.join(HERE, "isolated_dockerd.py")
 BASE = "/var/lib/confine-it-daemon"
 RUN = "/run/confine-it-daemon"
 CONFIG = os.path.join(BASE, "daemon.json")
+STATE = os.path.join(BASE, "state")
+RECORD = os.path.join(STATE, "daemon.json.original.json")
 PIDFILE = os.path.join(RUN, "docker.pid")
 HOST = "unix://" + os.path.join(RUN, "docker.sock")
 IMAGE = "confine-lab/base:bookworm"
@@ -87,23 +90,27 @@ def daemon(isolated_dockerd):
     for name in os.listdir(BASE):
         if name.startswith("daemon.json.") and name.endswith("~"):
             os.unlink(os.path.join(BASE, name))
+    if os.path.exists(RECORD):
+        os.unlink(RECORD)
     launcher("restart")
     yield isolated_dockerd
     if launcher("status", check=False).returncode != 0:
         launcher("restart", check=False)
 
 
-def play(extra=None, check_mode=False, post_tasks=None):
-    """Run the daemon role on localhost against the isolated dockerd; return (CompletedProcess, recap dict)."""
+def play(extra=None, check_mode=False, role="confine.docker.daemon"):
+    """Run ``role`` on localhost against the isolated dockerd; return (CompletedProcess, recap dict).
+
+    The file is named only by the runbook's shared setting (confine_daemon_config_path), and the state directory by
+    confine_state_dir, as the inventory gives them to every stage."""
     workdir = tempfile.mkdtemp(prefix="confine-it-daemon-")
     playbook = os.path.join(workdir, "play.yml")
-    body = {"hosts": "localhost", "gather_facts": False, "roles": ["confine.docker.daemon"]}
-    if post_tasks:
-        body["post_tasks"] = post_tasks
+    body = {"hosts": "localhost", "gather_facts": False, "roles": [role]}
     with open(playbook, "w", encoding="utf-8") as handle:
         json.dump([body], handle)
     variables = {
-        "daemon_config_path": CONFIG,
+        "confine_daemon_config_path": CONFIG,
+        "confine_state_dir": STATE,
         "daemon_restart_command": [
             sys.executable, LAUNCHER, "restart", "--base", BASE, "--run", RUN, "--timeout", "30"
         ],
@@ -160,9 +167,7 @@ def test_defaults_applied_restart_verified_then_idempotent(daemon):
     assert before["LiveRestoreEnabled"] is False
     pid = dockerd_pid()
 
-    report = [{"name": "report", "ansible.builtin.debug": {
-        "msg": "BACKUP={{ daemon_backup_file }} CREATED={{ daemon_created_file }}"}}]
-    proc, recap = play(post_tasks=report)
+    proc, recap = play()
     assert proc.returncode == 0, proc.stdout
     assert int(recap["changed"]) >= 2  # the write and the restart
     assert dockerd_pid() != pid
@@ -174,7 +179,9 @@ def test_defaults_applied_restart_verified_then_idempotent(daemon):
     }
     backups = [name for name in os.listdir(BASE) if name.startswith("daemon.json.") and name.endswith("~")]
     assert len(backups) == 1 and read_bytes(os.path.join(BASE, backups[0])) == USER_FILE.encode()
-    assert "BACKUP=%s CREATED=False" % os.path.join(BASE, backups[0]) in proc.stdout
+    # The role records where the original is, as hosts hardened by earlier releases have it.
+    record = {"backup": os.path.join(BASE, backups[0]), "created": False}
+    assert json.loads(read_bytes(RECORD)) == record
 
     now = info()
     assert now["LiveRestoreEnabled"] is True
@@ -189,6 +196,9 @@ def test_defaults_applied_restart_verified_then_idempotent(daemon):
     assert dockerd_pid() == pid
     check, recap = play(check_mode=True)
     assert check.returncode == 0 and recap["changed"] == "0"
+    # A later change keeps the record of the first one.
+    assert play({"daemon_extra_settings": {"debug": True}})[0].returncode == 0
+    assert json.loads(read_bytes(RECORD)) == record
 
 
 def test_daemon_wide_seccomp_profile(daemon):
@@ -231,6 +241,7 @@ def test_failed_new_file_is_removed(daemon):
     assert "dockerd runs again" in proc.stdout
     assert not os.path.exists(CONFIG)
     assert info()["LiveRestoreEnabled"] is False
+    assert not os.path.exists(RECORD)  # a failed change restores its own backup and leaves nothing to roll back
 
 
 def test_second_failure_is_reported_with_the_first(daemon):
@@ -246,6 +257,17 @@ def test_second_failure_is_reported_with_the_first(daemon):
     )
     assert read_bytes() == previous
     launcher("restart")
+
+
+def test_failed_put_back_is_reported(daemon):
+    # A restart that fails after something removed the backup: the restore cannot put the previous file back, and
+    # says so instead of claiming it did.
+    broken = ["sh", "-c", 'rm -f "$0"/daemon.json.*~; echo "simulated: dockerd will not start" >&2; exit 1', BASE]
+    proc, recap = play({"daemon_restart_command": broken, "daemon_wait_retries": 2})
+    assert proc.returncode != 0 and recap["rescued"] == "1"
+    assert "Restore - putting %s/daemon.json." % BASE in proc.stdout and "back failed: " in proc.stdout
+    assert "the previous file was put back" not in proc.stdout
+    assert not os.path.exists(RECORD)
 
 
 def test_restart_refused_with_running_containers_and_no_live_restore(daemon):
@@ -342,3 +364,49 @@ def test_handler_restarts_and_verifies(daemon):
     assert "RUNNING HANDLER [confine.docker.daemon : Restart the Docker daemon safely]" in proc.stdout
     assert dockerd_pid() != pid
     assert info()["LiveRestoreEnabled"] is True
+
+
+def rollback(extra=None, check_mode=False):
+    """The rollback role to the baseline, with no containers: only daemon.json goes back."""
+    variables = {"confine_containers": [], "confine_rollback_target": "baseline"}
+    variables.update(extra or {})
+    return play(variables, check_mode=check_mode, role="confine.docker.rollback")
+
+
+def test_rollback_to_the_baseline_restores_the_original_file(daemon):
+    assert play()[0].returncode == 0
+    assert json.loads(read_bytes())["live-restore"] is True and os.path.exists(RECORD)
+    hardened = read_bytes()
+    pid = dockerd_pid()
+
+    check, _recap = rollback(check_mode=True)
+    assert check.returncode == 0, check.stdout
+    assert read_bytes() == hardened and os.path.exists(RECORD) and dockerd_pid() == pid
+
+    proc, _recap = rollback()
+    assert proc.returncode == 0, proc.stdout
+    assert read_bytes() == USER_FILE.encode()  # byte for byte, from the path the daemon stage wrote
+    assert dockerd_pid() != pid and info()["LiveRestoreEnabled"] is False  # restarted on it
+    assert not os.path.exists(RECORD)
+
+    again, recap = rollback()
+    assert again.returncode == 0 and recap["changed"] == "0"
+    assert read_bytes() == USER_FILE.encode()
+
+
+def test_rollback_keeps_running_containers_unless_allowed_and_removes_a_created_file(daemon):
+    os.unlink(CONFIG)
+    launcher("restart")
+    assert play()[0].returncode == 0
+    assert json.loads(read_bytes(RECORD)) == {"backup": "", "created": True}
+    run_workload()
+
+    # The original (no file) has no live-restore: the restart would stop the container.
+    proc, _recap = rollback()
+    assert proc.returncode != 0 and "would stop the 1 running container(s)" in proc.stdout
+    assert os.path.exists(CONFIG) and os.path.exists(RECORD)
+
+    allowed, _recap = rollback({"confine_allow_container_restart": True})
+    assert allowed.returncode == 0, allowed.stdout
+    assert not os.path.exists(CONFIG) and not os.path.exists(RECORD)
+    assert info()["LiveRestoreEnabled"] is False
