@@ -76,7 +76,9 @@ options:
   dest:
     description:
       - Write the new version here (canonical JSON for specs and seccomp profiles, text for profile text). Without
-        it the new version is only returned in RV(profile).
+        it the new version is only returned in RV(profile), and the task reports C(changed=false).
+      - Only a version that adds something is written; when the events add nothing, O(dest) is neither created nor
+        changed.
       - May be the same file as O(src).
     type: path
   backup:
@@ -206,7 +208,7 @@ report:
   type: str
 dest:
   description: Where the new version was (or in check mode would be) written.
-  returned: when O(dest) is set
+  returned: when the task changed O(dest)
   type: str
 backup_file:
   description: Path of the backup of the old O(dest).
@@ -296,14 +298,15 @@ def run(module):
             Parser(binary=binary, run=module.run_command).compile_check(
                 new_text, display=params["dest"] or params["src"] or "profile")
     dest = params["dest"]
-    if dest is None:
-        out["changed"] = bool(result["added"])
+    out["changed"] = False
+    # Nothing added: there is no new version, so nothing is written (not even a copy of the current one at dest).
+    if dest is None or not result["added"]:
         return out
-    out["dest"] = dest
     old_text = read_text(dest)
-    out["changed"] = old_text != new_text
-    if not out["changed"]:
+    if old_text == new_text:
         return out
+    out["changed"] = True
+    out["dest"] = dest
     if module._diff:
         out["diff"] = {"before": old_text or "", "after": new_text, "before_header": dest, "after_header": dest}
     if module.check_mode:
