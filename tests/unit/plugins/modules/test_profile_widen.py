@@ -118,6 +118,8 @@ def test_text_profile_is_validated_with_apparmor_parser(events, tmp_path):
     ("args", "message"),
     [
         ({"kind": "apparmor", "events": []}, "one of the following is required"),
+        ({"kind": "apparmor", "opaque": True, "events": []}, "opaque: a profile that is never widened has no dest"),
+        ({"kind": "seccomp", "opaque": True, "name": "confine-web", "events": []}, "only an AppArmor profile"),
         ({"kind": "apparmor", "profile": SPEC, "src": "/x", "events": []}, "mutually exclusive"),
         ({"kind": "apparmor", "src": "/nonexistent/spec.json", "events": []}, "does not exist"),
         ({"kind": "apparmor", "profile": {"name": "bad name"}, "events": []}, "not valid"),
@@ -154,3 +156,21 @@ def test_odd_seccomp_records_are_refused_not_a_traceback(tmp_path):
     assert [item["key"] for item in result["added"]] == ["getpid"]
     assert sorted(item["category"] for item in result["refused"]) == ["malformed", "malformed"]
     assert "getpid" in json.loads(dest.read_text())["syscalls"][0]["names"]
+
+
+def test_an_opaque_profile_is_reviewed_never_written(events, tmp_path):
+    args = {"kind": "apparmor", "opaque": True, "name": "confine-web", "events": events}
+    for check_mode in (True, False):
+        result = run(args, check_mode=check_mode, diff=True)
+        assert not result["failed"], result
+        assert result["changed"] is False and "diff" not in result and "dest" not in result
+        assert result["added"] == [] and result["format"] == "opaque" and result["profile"] is None
+        assert result["refused"] and set(result["blockers"]) <= {item["key"] for item in result["refused"]}
+        assert {item["category"] for item in result["refused"]} <= {"seed", "guard", "malformed", "unsupported"}
+        assert "seed" in {item["category"] for item in result["refused"]}
+    assert list(tmp_path.iterdir()) == []
+    for given in ({"profile": TEXT}, {"src": str(tmp_path / "x")}):
+        refused = run(dict(args, **given))
+        assert refused["failed"] and "never widened" in refused["msg"]
+    nameless = run({"kind": "apparmor", "opaque": True, "events": events})
+    assert nameless["failed"] and "name" in nameless["msg"]
