@@ -63,7 +63,7 @@ options:
         whether the versions on record were built from it. Required by O(action=start_trial); with O(action=read)
         it gives RV(seed), RV(trial_version) and RV(pending).
       - It also says how the AppArmor profile is seeded. A C(spec) seed is versioned (C(apparmor.v<N>.json)) and
-        widened by the trial; an C(apparmor.src) or C(apparmor.content) seed is opaque (RV(opaque)): installed as
+        widened by the trial; an C(apparmor.src) or C(apparmor.content) seed is opaque (RV(opaque)) - installed as
         written, never widened, with no version files, so RV(names) has no AppArmor files for it. Without O(entry)
         every enabled mechanism is taken to have version files.
     type: dict

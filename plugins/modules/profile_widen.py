@@ -52,14 +52,14 @@ options:
   name:
     description:
       - The profile to widen in AppArmor profile text that declares several; the label of a seccomp report.
-      - Required with O(opaque): the profile whose events are reviewed.
+      - Required with O(opaque) - the profile whose events are reviewed.
     type: str
   opaque:
     description:
       - With O(kind=apparmor), the profile O(name) is one that must not be widened - the profile file or text of a
         container entry's C(apparmor.src) or C(apparmor.content) seed, installed as written. Its rules are not
         known, so no new rule can be judged against them (an exec of a file the profile lets the container write,
-        say): nothing is added and nothing is written, and every rule the events call for is refused (C(category)
+        say). Nothing is added and nothing is written, and every rule the events call for is refused (C(category)
         C(seed), or C(guard) when the guard refuses it anyway), O(approve) included; the report says why.
       - Excludes O(profile), O(src) and O(dest). RV(profile) is null and RV(format) C(opaque).
     type: bool
@@ -205,7 +205,7 @@ refused:
   description:
     - What was not added and why. C(category) is C(guard) (a possible attack, or a need for approval),
       C(conflict) (the profile denies it explicitly), C(malformed) (not a record the kernel writes),
-      C(unsupported) (no rule is generated; review by hand) or C(seed) (O(opaque): the profile is never widened).
+      C(unsupported) (no rule is generated; review by hand) or C(seed) (with O(opaque), the profile is never widened).
       C(key) is what O(approve) takes. C(baseline) is C(blocks) when the baseline denies it too, C(allows), or
       C(unknown).
   returned: always
