@@ -346,6 +346,29 @@ class Layout:
         return names
 
 
+# Seeds of an entry's AppArmor profile that the runbook installs as written and never widens (docs/inventory.md):
+# a profile file or text whose rules it does not know, so no new rule can be judged against them.
+OPAQUE_SEEDS = ("src", "content")
+
+
+def apparmor_seed(entry):
+    """How an entry seeds its AppArmor profile: ``spec`` (versioned in apparmor.v<N>.json and widened by the trial),
+    ``src`` or ``content`` (opaque: installed as written, never widened, no version files)."""
+    seed = (entry or {}).get("apparmor") or {}
+    for kind in OPAQUE_SEEDS:
+        if seed.get(kind) is not None:
+            return kind
+    return "spec"
+
+
+def mechanisms(entry=None, apparmor=True, seccomp=True):
+    """``(enabled, versioned)``: the enabled mechanisms, and those whose profile has version files (an opaque
+    AppArmor seed has none). Without ``entry`` every enabled mechanism is taken to have them."""
+    enabled = [kind for kind, on in zip(MECHANISMS, (apparmor, seccomp)) if on]
+    opaque = entry is not None and apparmor_seed(entry) in OPAQUE_SEEDS
+    return enabled, [kind for kind in enabled if not (kind == "apparmor" and opaque)]
+
+
 def compact_json(value):
     """``value | to_json(sort_keys=true, separators=[',', ':'])``: the form Docker is given a seccomp profile in."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
@@ -482,6 +505,40 @@ def record_review(state, layout, *, added=(), refused=(), lost=(), suspicious=0)
         clean=not added and not blockers and not lost,
         reviewed=True,
     )
+
+
+def next_round(state):
+    """Whether the trial needs another round: its current round was reviewed and the review added rules (the
+    trial's version grew, and the next round tries it)."""
+    return state.mode == "complain" and state.reviewed and state.added > 0
+
+
+def carry_forward(layout, version, kinds, grown, check_mode=False):
+    """The files of ``version + 1`` before a review of ``version`` that added rules is recorded.
+
+    ``kinds`` are the mechanisms with version files, ``grown`` those whose review added rules: profile_widen wrote
+    their next version, which must be there. Every other one's next version is its current one, copied (over any
+    file an earlier trial left there), so that each version has all its files and a round that added nothing to a
+    profile writes no new version of it. Returns the files copied (or, in check mode, that would be).
+    """
+    copies = []
+    for kind in kinds:
+        current, following = layout.version_file(kind, version), layout.version_file(kind, version + 1)
+        if kind in grown:
+            if not check_mode and not os.path.isfile(following):
+                raise TransitionRefused("%s: the review added %s rules but their version %d (%s) is missing: run "
+                                        "the widen stage again" % (layout.name, kind, version + 1, following))
+            continue
+        text = _io.read_text(current)
+        if text is None:
+            raise TransitionRefused("%s: version %d has no %s file (%s): run the complain stage again"
+                                    % (layout.name, version, kind, current))
+        copies.append((following, text))
+    # Written once every precondition holds: a refusal leaves the files as they were.
+    for following, text in copies:
+        if not check_mode and _io.read_text(following) != text:
+            _io.atomic_write(following, text, mode=FILE_MODE, dir_mode=DIR_MODE)
+    return [following for following, _text in copies]
 
 
 def enforce(state, layout, *, force=False, clock=None, recreated=False):

@@ -726,6 +726,30 @@ def widen_apparmor_text(text, events, name=None, approve=()):
     return "".join(new), added, refused
 
 
+# Why each rule an opaque profile's events call for is refused (the report's header says the rest).
+OPAQUE_REASON = ("the entry's own profile (apparmor.src or apparmor.content) is never widened; add the rule to it by "
+                 "hand if the access is legitimate")
+
+
+def review_apparmor_opaque(name, events, approve=()):
+    """``(added, refused)`` for an AppArmor profile the runbook does not widen (a src or content seed).
+
+    Nothing is added, whatever ``approve`` says: each rule the trial's events of profile ``name`` call for is
+    refused, with the guard's reason when the guard refuses it too and :data:`OPAQUE_REASON` otherwise. ``AUDIT``
+    records are accesses the profile's own ``audit`` rules allowed: they call for nothing.
+    """
+    if not isinstance(name, str) or not name:
+        raise WidenError("the name of the profile is needed to review its events")
+    events = [event for event in _event_list(events, "apparmor") if event.get("mode") != "AUDIT"]
+    refused = []
+    for entry in apparmor_items(events, name, approve):
+        if entry.reason is None:
+            entry.refuse("seed", OPAQUE_REASON + (" (approve cannot add it)" if entry.approved else ""))
+            entry.approved = False
+        refused.append(entry)
+    return [], refused
+
+
 # ------------------------------------------------------------------------------------------------------- seccomp
 
 _SYSCALL_RE = re.compile(r"[a-z_][a-z0-9_]{0,63}")
@@ -925,15 +949,25 @@ def _cell(value):
 
 CATEGORY_LABELS = {
     "guard": "possible attack / needs approval",
+    "seed": "the entry's own profile: never widened",
     "conflict": "conflicts with the profile",
     "malformed": "not a record the kernel writes",
     "unsupported": "review by hand",
 }
 
 
-def render_report(kind, name, added, refused, events_total=None):
-    """A Markdown review of a widening: what was added, what was refused and why, how to admit it."""
+def render_report(kind, name, added, refused, events_total=None, opaque=False):
+    """A Markdown review of a widening: what was added, what was refused and why, how to admit it. ``opaque``: the
+    profile is one the runbook does not widen (:func:`review_apparmor_opaque`)."""
     lines = ["# Profile widening review: %s (%s)" % (name, kind), ""]
+    if opaque:
+        lines.append("**Not widened:** this profile is the container entry's own text (its `apparmor.src` or "
+                     "`apparmor.content` seed). The runbook installs it as written and never adds rules to it: it "
+                     "cannot tell what the profile's other rules already admit, so it cannot judge a new rule "
+                     "safely. Each access the trial logged is refused below; `approve` cannot admit it. Add the "
+                     "legitimate ones to the profile by hand and run the trial again; the others stay denied "
+                     "under enforcement.")
+        lines.append("")
     if events_total is not None:
         lines.append("Events reviewed: %d." % events_total)
     attacks = [e for e in refused if e.get("category") == "guard"]
@@ -941,7 +975,9 @@ def render_report(kind, name, added, refused, events_total=None):
     lines.append("")
     lines.append("## Added")
     lines.append("")
-    if added:
+    if opaque:
+        lines.append("Nothing: the profile is never widened.")
+    elif added:
         lines.append("| Rule | Seen | Commands | Examples | Approved |")
         lines.append("|---|---|---|---|---|")
         for entry in added:
@@ -961,10 +997,11 @@ def render_report(kind, name, added, refused, events_total=None):
     lines.append("## Refused")
     lines.append("")
     if refused:
-        lines.append("Items the guard refuses are possible attacks or need an explicit approval: add their key to "
-                     "`approve` to admit them.")
-        lines.append("")
-        lines.append("| Rule | Why | Kind | Seen | Commands | Key for approve |")
+        if not opaque:
+            lines.append("Items the guard refuses are possible attacks or need an explicit approval: add their key "
+                         "to `approve` to admit them.")
+            lines.append("")
+        lines.append("| Rule | Why | Kind | Seen | Commands | Key%s |" % ("" if opaque else " for approve"))
         lines.append("|---|---|---|---|---|---|")
         for entry in refused:
             category = CATEGORY_LABELS.get(entry.get("category"), entry.get("category"))
@@ -977,7 +1014,7 @@ def render_report(kind, name, added, refused, events_total=None):
     return "\n".join(lines)
 
 
-def widen(kind, profile, events, approve=(), name=None, containers=None, baseline=None, caps=None):
+def widen(kind, profile, events, approve=(), name=None, containers=None, baseline=None, caps=None, opaque=False):
     """Widen ``profile`` (spec dict, profile text or seccomp profile) with ``events``.
 
     ``baseline`` is what the container would run under without the collection: ``"docker_default"`` for AppArmor
@@ -987,12 +1024,23 @@ def widen(kind, profile, events, approve=(), name=None, containers=None, baselin
     allows it (``allows``: it needs an approval or it stays denied); ``blockers`` are the keys of the refused items
     that are not blocked by the baseline.
 
+    With ``opaque`` (AppArmor only), ``profile`` is not read: the profile ``name`` is one the runbook does not
+    widen (:func:`review_apparmor_opaque`); the result's ``profile`` is None and its ``format`` ``opaque``.
+
     Returns ``{"profile", "format", "name", "added", "refused", "blockers", "report"}``; ``added``/``refused`` are
     lists of dicts (type, key, rule, count, examples, comm, first/last seen, reason, category, baseline).
     """
     if kind not in KINDS:
         raise WidenError("kind must be one of %s" % ", ".join(KINDS))
-    if kind == "seccomp":
+    if opaque and kind != "apparmor":
+        raise WidenError("only an AppArmor profile can be opaque")
+    if opaque:
+        new = None
+        added, refused = review_apparmor_opaque(name, events, approve)
+        fmt, label = "opaque", name
+        total = len(_event_list(events, "apparmor"))
+        _classify_apparmor_baseline(refused, baseline, label)
+    elif kind == "seccomp":
         new, added, refused = widen_seccomp(profile, events, approve, containers)
         fmt, label = "seccomp", name or "seccomp profile"
         total = len(_event_list(events, "seccomp"))
@@ -1018,5 +1066,5 @@ def widen(kind, profile, events, approve=(), name=None, containers=None, baselin
         "added": added,
         "refused": refused,
         "blockers": [entry["key"] for entry in refused if entry.get("baseline") != "blocks"],
-        "report": render_report(kind, label, added, refused, total),
+        "report": render_report(kind, label, added, refused, total, opaque=opaque),
     }

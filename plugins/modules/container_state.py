@@ -39,7 +39,10 @@ options:
       - C(read) returns the state; the other choices are the transitions.
       - C(start_trial) records the trial of the container's current version (O(round), and when a new trial starts
         O(cursor), O(clock), O(restarts)); a container whose O(entry) changed starts again from version 1.
-      - C(record_review) records the review of the trial's round from O(review) and the round's events file.
+      - C(record_review) records the review of the trial's round from O(review) and the round's events file. When
+        the review added rules the trial's version grows; the new version's file of a mechanism whose review added
+        nothing is then a copy of its current one (profile_widen writes no version that adds nothing), and that of
+        a mechanism whose review added rules must be there.
       - C(enforce) records the enforcement of the reviewed version; refused after a trial that was not clean unless
         O(force).
       - C(record_good) records the enforced version as the last one that passed verify.
@@ -59,6 +62,10 @@ options:
       - The container's entry of C(confine_containers); its seed (the sha1 of its JSON with sorted keys) tells
         whether the versions on record were built from it. Required by O(action=start_trial); with O(action=read)
         it gives RV(seed), RV(trial_version) and RV(pending).
+      - It also says how the AppArmor profile is seeded. A C(spec) seed is versioned (C(apparmor.v<N>.json)) and
+        widened by the trial; an C(apparmor.src) or C(apparmor.content) seed is opaque (RV(opaque)) - installed as
+        written, never widened, with no version files, so RV(names) has no AppArmor files for it. Without O(entry)
+        every enabled mechanism is taken to have version files.
     type: dict
   state_dir:
     description: Host directory holding one state directory per container (C(confine_state_dir)).
@@ -166,8 +173,8 @@ EXAMPLES = r"""
     round: 1
     cursor: "{{ events.cursor }}"
     clock: "{{ clock.stdout | float }}"
-    restarts: "{{ container_result.container.RestartCount | default(0) }}"
-    recreated: "{{ container_result is changed }}"
+    restarts: "{{ container_restart_count }}"
+    recreated: "{{ container_changed }}"
 
 - name: Record the review of the round
   confine.docker.container_state:
@@ -215,8 +222,8 @@ names:
   description:
     - The container's names and paths - C(profile), C(dir), C(state_file), C(apparmor_file), C(seccomp_file) - and
       the files of the state's version (C(files)), of the next one (C(next_files)) and, with O(entry), of the
-      version a trial of the entry runs (C(trial_files)), each C(apparmor) and C(seccomp) (the enabled mechanisms),
-      C(events) and C(report).
+      version a trial of the entry runs (C(trial_files)), each C(apparmor) and C(seccomp) (the enabled mechanisms
+      that have version files, RV(opaque) ones left out), C(events) and C(report).
   returned: success, and when state.json cannot be read (without the files)
   type: dict
   sample: {profile: confine-web, dir: /var/lib/confine/web, seccomp_file: /etc/docker/seccomp/confine-web.json,
@@ -229,6 +236,26 @@ security_opts:
   type: list
   elements: str
   sample: [apparmor=confine-web, 'seccomp={"defaultAction":"SCMP_ACT_ERRNO",...}', no-new-privileges:true]
+mechanisms:
+  description: The enabled mechanisms (O(apparmor), O(seccomp)).
+  returned: success
+  type: list
+  elements: str
+  sample: [apparmor, seccomp]
+opaque:
+  description:
+    - The enabled mechanisms whose profile is the entry's own and is never widened (C(apparmor) for an
+      C(apparmor.src) or C(apparmor.content) seed of O(entry)); they have no version files.
+  returned: success
+  type: list
+  elements: str
+  sample: [apparmor]
+next_round:
+  description:
+    - Whether the trial needs another round - its current round was reviewed and the review added rules, so the
+      next round tries the grown version (from the state after the action).
+  returned: success
+  type: bool
 seed:
   description: The seed of O(entry).
   returned: when O(entry) is given
@@ -281,7 +308,8 @@ def _layout(params):
 
 
 def _kinds(params):
-    return [kind for kind in _state.MECHANISMS if params[kind]]
+    """The mechanisms with version files (with O(entry), an opaque AppArmor seed has none)."""
+    return _state.mechanisms(params["entry"], params["apparmor"], params["seccomp"])[1]
 
 
 def _deployed_seccomp(params, layout):
@@ -300,13 +328,13 @@ def _deployed_seccomp(params, layout):
     return profile if isinstance(profile, dict) else None
 
 
-def _review(params, layout, state):
+def _review(params, layout, state, plan):
     review = params["review"]
     unknown = sorted(set(review) - set(_state.MECHANISMS))
     if unknown:
         raise _state.TransitionRefused("review: unknown mechanism(s) %s (one of %s)"
                                        % (", ".join(unknown), ", ".join(_state.MECHANISMS)))
-    added, refused = [], []
+    added, refused, grown = [], [], []
     for kind in _state.MECHANISMS:
         result = review.get(kind) or {}
         if not isinstance(result, dict):
@@ -316,13 +344,18 @@ def _review(params, layout, state):
             if not isinstance(items, list):
                 raise _state.TransitionRefused("review.%s.%s must be a list" % (kind, key))
             into.extend(items)
+        if result.get("added"):
+            grown.append(kind)
     # The state's own preconditions first (a trial, not reviewed yet): they say what to run before the events do.
     _state.record_review(state, layout)
     lost, suspicious = _state.review_inputs(layout, state.version)
+    if added:
+        # The next version's files are there before the state names it.
+        _state.carry_forward(layout, state.version, _kinds(params), grown, check_mode=plan)
     return {"added": added, "refused": refused, "lost": lost, "suspicious": suspicious}
 
 
-def _transition_args(params, layout, state):
+def _transition_args(params, layout, state, plan=False):
     action = params["action"]
     mechanisms = {"apparmor": params["apparmor"], "seccomp": params["seccomp"]}
     if action == "start_trial":
@@ -331,7 +364,7 @@ def _transition_args(params, layout, state):
         return dict(seed=_state.seed_hash(params["entry"]), round=params["round"], cursor=params["cursor"],
                     clock=params["clock"], restarts=params["restarts"], recreated=params["recreated"], **mechanisms)
     if action == "record_review":
-        return _review(params, layout, state)
+        return _review(params, layout, state, plan)
     if action == "enforce":
         return dict(force=params["force"], clock=params["clock"], recreated=params["recreated"])
     if action == "rollback":
@@ -357,7 +390,7 @@ def run(module):
                    "backup": None}
     else:
         state, info = _state.read(layout)
-        kwargs = _transition_args(params, layout, state)
+        kwargs = _transition_args(params, layout, state, plan)
         outcome = _state.apply(layout, action, check_mode=plan, backup=params["backup"], **kwargs)
     after = outcome["after"]
     result = {
@@ -374,6 +407,9 @@ def run(module):
         result["rollback_to"] = outcome["rollback_to"]
         result["rollback_report"] = _state.describe_rollback(outcome["rollback_to"], after, params["target"],
                                                              params["apparmor"])
+    enabled, versioned = _state.mechanisms(params["entry"], params["apparmor"], params["seccomp"])
+    result.update(mechanisms=enabled, opaque=[kind for kind in enabled if kind not in versioned],
+                  next_round=_state.next_round(after))
     if params["entry"] is not None:
         seed = _state.seed_hash(params["entry"])
         trial_version = _state.trial_version(after, seed)

@@ -43,7 +43,7 @@ options:
     description:
       - The current version, inline. For AppArmor a spec (a dict) or profile text (a string); for seccomp a Docker
         seccomp profile (a dict or JSON text).
-      - Exactly one of O(profile) and O(src) is required.
+      - Exactly one of O(profile) and O(src) is required, unless O(opaque).
     type: raw
   src:
     description:
@@ -52,7 +52,18 @@ options:
   name:
     description:
       - The profile to widen in AppArmor profile text that declares several; the label of a seccomp report.
+      - Required with O(opaque) - the profile whose events are reviewed.
     type: str
+  opaque:
+    description:
+      - With O(kind=apparmor), the profile O(name) is one that must not be widened - the profile file or text of a
+        container entry's C(apparmor.src) or C(apparmor.content) seed, installed as written. Its rules are not
+        known, so no new rule can be judged against them (an exec of a file the profile lets the container write,
+        say). Nothing is added and nothing is written, and every rule the events call for is refused (C(category)
+        C(seed), or C(guard) when the guard refuses it anyway), O(approve) included; the report says why.
+      - Excludes O(profile), O(src) and O(dest). RV(profile) is null and RV(format) C(opaque).
+    type: bool
+    default: false
   events:
     description:
       - The events, as registered from M(confine.docker.security_events) (the whole result or its C(apparmor) or
@@ -76,7 +87,9 @@ options:
   dest:
     description:
       - Write the new version here (canonical JSON for specs and seccomp profiles, text for profile text). Without
-        it the new version is only returned in RV(profile).
+        it the new version is only returned in RV(profile), and the task reports C(changed=false).
+      - Only a version that adds something is written; when the events add nothing, O(dest) is neither created nor
+        changed.
       - May be the same file as O(src).
     type: path
   backup:
@@ -166,7 +179,7 @@ profile:
   type: raw
   sample: {defaultAction: SCMP_ACT_LOG, syscalls: [{action: SCMP_ACT_ALLOW, names: [clone3, read, write]}]}
 format:
-  description: C(spec), C(text) or C(seccomp).
+  description: C(spec), C(text), C(seccomp) or, with O(opaque), C(opaque).
   returned: always
   type: str
   sample: spec
@@ -191,9 +204,10 @@ blockers:
 refused:
   description:
     - What was not added and why. C(category) is C(guard) (a possible attack, or a need for approval),
-      C(conflict) (the profile denies it explicitly), C(malformed) (not a record the kernel writes) or
-      C(unsupported) (no rule is generated; review by hand). C(key) is what O(approve) takes. C(baseline) is
-      C(blocks) when the baseline denies it too, C(allows), or C(unknown).
+      C(conflict) (the profile denies it explicitly), C(malformed) (not a record the kernel writes),
+      C(unsupported) (no rule is generated; review by hand) or C(seed) (with O(opaque), the profile is never widened).
+      C(key) is what O(approve) takes. C(baseline) is C(blocks) when the baseline denies it too, C(allows), or
+      C(unknown).
   returned: always
   type: list
   elements: dict
@@ -206,7 +220,7 @@ report:
   type: str
 dest:
   description: Where the new version was (or in check mode would be) written.
-  returned: when O(dest) is set
+  returned: when the task changed O(dest)
   type: str
 backup_file:
   description: Path of the backup of the old O(dest).
@@ -272,9 +286,23 @@ def render(result):
     return json.dumps(result["profile"], indent=2, sort_keys=True) + "\n"
 
 
+def check_opaque(params):
+    if params["kind"] != "apparmor":
+        raise WidenError("opaque: only an AppArmor profile can be opaque")
+    given = [key for key in ("profile", "src", "dest") if params[key] is not None]
+    if given:
+        raise WidenError("opaque: a profile that is never widened has no %s" % " or ".join(given))
+    if not params["name"]:
+        raise WidenError("opaque: name (the profile whose events are reviewed) is required")
+
+
 def run(module):
     params = module.params
-    current = load_current(module)
+    if params["opaque"]:
+        check_opaque(params)
+    elif params["profile"] is None and params["src"] is None:
+        raise WidenError("one of the following is required: profile, src (or opaque)")
+    current = None if params["opaque"] else load_current(module)
     if isinstance(current, str) and params["kind"] == "seccomp":
         try:
             current = json.loads(current)
@@ -287,8 +315,11 @@ def run(module):
             baseline = seccomp_baseline(module)
             caps = container_caps(params["capabilities"], params["cap_drop"])
     result = widen(params["kind"], current, params["events"], approve=params["approve"], name=params["name"],
-                   containers=params["containers"] or None, baseline=baseline, caps=caps)
+                   containers=params["containers"] or None, baseline=baseline, caps=caps, opaque=params["opaque"])
     out = {key: result[key] for key in ("profile", "format", "added", "refused", "blockers", "report")}
+    out["changed"] = False
+    if params["opaque"]:
+        return out
     new_text = render(result)
     if result["format"] == "text" and params["validate"] and result["added"]:
         binary = module.get_bin_path("apparmor_parser")
@@ -296,14 +327,14 @@ def run(module):
             Parser(binary=binary, run=module.run_command).compile_check(
                 new_text, display=params["dest"] or params["src"] or "profile")
     dest = params["dest"]
-    if dest is None:
-        out["changed"] = bool(result["added"])
+    # Nothing added: there is no new version, so nothing is written (not even a copy of the current one at dest).
+    if dest is None or not result["added"]:
         return out
-    out["dest"] = dest
     old_text = read_text(dest)
-    out["changed"] = old_text != new_text
-    if not out["changed"]:
+    if old_text == new_text:
         return out
+    out["changed"] = True
+    out["dest"] = dest
     if module._diff:
         out["diff"] = {"before": old_text or "", "after": new_text, "before_header": dest, "after_header": dest}
     if module.check_mode:
@@ -327,12 +358,12 @@ def main():
             "dest": {"type": "path"},
             "backup": {"type": "bool", "default": False},
             "validate": {"type": "bool", "default": True},
+            "opaque": {"type": "bool", "default": False},
             "baseline": {"type": "str", "default": "docker_default", "choices": ["docker_default", "none"]},
             "engine": {"type": "str"},
             "capabilities": {"type": "list", "elements": "str", "default": []},
             "cap_drop": {"type": "list", "elements": "str", "default": []},
         },
-        required_one_of=[("profile", "src")],
         mutually_exclusive=[("profile", "src")],
         supports_check_mode=True,
     )

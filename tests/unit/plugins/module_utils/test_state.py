@@ -803,3 +803,67 @@ def test_docs_runbook_describes_the_record_and_every_transition():
         assert transition in diagram, "the state diagram does not show %s" % transition
     for mode in (*_state.MODES, *_state.ROLLBACK_TO):
         assert mode in diagram, "the state diagram does not show %s" % mode
+
+
+# --- opaque AppArmor seeds, carrying versions forward, another round ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("apparmor", "kind", "versioned"),
+    [
+        (None, "spec", ["apparmor", "seccomp"]),
+        ({}, "spec", ["apparmor", "seccomp"]),
+        ({"spec": {"capabilities": {"allow": ["chown"]}}}, "spec", ["apparmor", "seccomp"]),
+        ({"src": "files/web.apparmor"}, "src", ["seccomp"]),
+        ({"content": "profile confine-web {\n}\n"}, "content", ["seccomp"]),
+    ],
+)
+def test_a_src_or_content_seed_is_opaque(apparmor, kind, versioned):
+    entry = {"name": "web", "image": "nginx"}
+    if apparmor is not None:
+        entry["apparmor"] = apparmor
+    assert _state.apparmor_seed(entry) == kind
+    assert _state.mechanisms(entry) == (["apparmor", "seccomp"], versioned)
+    assert _state.mechanisms(entry, apparmor=False) == (["seccomp"], ["seccomp"])
+    assert _state.mechanisms(entry, seccomp=False) == (["apparmor"], [k for k in versioned if k == "apparmor"])
+    assert _state.mechanisms(None) == (["apparmor", "seccomp"], ["apparmor", "seccomp"])
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"mode": "complain", "reviewed": True, "added": 2}, True),
+        ({"mode": "complain", "reviewed": True, "added": 0}, False),
+        ({"mode": "complain", "reviewed": False, "added": 2}, False),
+        ({"mode": "enforce", "reviewed": True, "added": 2}, False),
+        ({}, False),
+    ],
+)
+def test_another_round_is_due_when_the_review_of_this_one_added_rules(changes, expected):
+    assert _state.next_round(_state.State(**changes)) is expected
+
+
+def write_version(layout, kind, version, text):
+    os.makedirs(layout.directory, exist_ok=True)
+    with open(layout.version_file(kind, version), "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def test_carry_forward_copies_the_profiles_that_did_not_grow(layout):
+    write_version(layout, "apparmor", 1, '{"name": "a"}\n')
+    write_version(layout, "seccomp", 1, "{}\n")
+    write_version(layout, "apparmor", 2, '{"stale": true}\n')
+    with pytest.raises(_state.TransitionRefused, match=r"seccomp.v2.json\) is missing: run the widen stage"):
+        _state.carry_forward(layout, 1, ["apparmor", "seccomp"], ["seccomp"])
+    write_version(layout, "seccomp", 2, '{"grown": true}\n')
+    planned = _state.carry_forward(layout, 1, ["apparmor", "seccomp"], ["seccomp"], check_mode=True)
+    assert planned == [layout.version_file("apparmor", 2)]
+    assert text_of(layout.version_file("apparmor", 2)) == '{"stale": true}\n'
+    assert _state.carry_forward(layout, 1, ["apparmor", "seccomp"], ["seccomp"]) == planned
+    assert text_of(layout.version_file("apparmor", 2)) == '{"name": "a"}\n'
+    assert text_of(layout.version_file("seccomp", 2)) == '{"grown": true}\n'
+    # Only the mechanisms with version files: an opaque AppArmor seed has none.
+    assert _state.carry_forward(layout, 2, ["seccomp"], []) == [layout.version_file("seccomp", 3)]
+    assert not os.path.exists(layout.version_file("apparmor", 3))
+    with pytest.raises(_state.TransitionRefused, match="version 3 has no apparmor file"):
+        _state.carry_forward(layout, 3, ["apparmor"], [])

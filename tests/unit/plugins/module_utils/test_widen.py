@@ -524,3 +524,66 @@ def test_counter_globs_are_never_admitted_over_sensitive_paths(paths, mask):
         assert "[" not in entry["key"] and "*" not in entry["key"], entry
     rules = json.dumps(result["profile"]["filesystem"])
     assert "[0-9" not in rules and "*" not in rules, rules
+
+
+# ------------------------------------------------------------------------------- opaque profiles (src, content)
+
+OPAQUE_TEXT = "profile confine-web flags=(complain) {\n  /srv/upload/** w,\n}\n"
+OPAQUE_EVENTS = [
+    # The profile lets the container write /srv/upload: no record of the write, only of the exec that follows.
+    event(operation="exec", name="/srv/upload/run", requested_mask="x", denied_mask="x"),
+    event(operation="open", name="/var/lib/app/db", requested_mask="w", denied_mask="w"),
+    event(operation="open", name="/etc/shadow", requested_mask="r", denied_mask="r"),
+    event(operation="capable", capability="net_admin"),
+    # Allowed and logged by the profile's own audit rule: nothing to add.
+    event(operation="open", name="/var/log/app.log", requested_mask="w", denied_mask="w", mode="AUDIT"),
+    event(profile="other", operation="open", name="/data/x", requested_mask="w", denied_mask="w"),
+]
+
+
+def test_text_widening_cannot_judge_what_the_profile_already_admits():
+    # Why the runbook does not widen a src or content seed: the text's rules are not known to the guard, so the
+    # exec of a file the profile lets the container write (a dropper) is admitted.
+    result = _widen.widen("apparmor", OPAQUE_TEXT, OPAQUE_EVENTS, baseline="docker_default")
+    assert "/srv/upload/run mrix," in [item["rule"] for item in result["added"]]
+
+
+@pytest.mark.parametrize("approve", [[], ["/srv/upload/run", "capability net_admin", "/var/lib/app/db w,"]])
+def test_an_opaque_profile_is_never_widened_and_every_rule_it_would_need_is_a_blocker(approve):
+    result = _widen.widen("apparmor", None, OPAQUE_EVENTS, approve=approve, name="confine-web",
+                          baseline="docker_default", opaque=True)
+    assert result["added"] == [] and result["profile"] is None and result["format"] == "opaque"
+    categories = {item["key"]: item["category"] for item in result["refused"]}
+    # Refused by the guard unless approved; approved, it is still not added.
+    assert categories == {"/srv/upload/run": "seed", "/var/lib/app/db": "seed",
+                          "capability net_admin": "seed" if approve else "guard", "/etc/shadow": "guard"}
+    assert not any(item.get("approved") for item in result["refused"])
+    assert sorted(result["blockers"]) == sorted(categories)
+    assert all(item["baseline"] == "allows" for item in result["refused"])
+    seed = next(item for item in result["refused"] if item["key"] == "/var/lib/app/db")
+    assert seed["reason"] == _widen.OPAQUE_REASON
+    cap = next(item for item in result["refused"] if item["key"] == "capability net_admin")
+    assert ("approve cannot add it" in cap["reason"]) == bool(approve)
+    assert "**Not widened:**" in result["report"] and "Nothing: the profile is never widened." in result["report"]
+    assert "add their key" not in result["report"]
+
+
+def test_an_opaque_profile_whose_trial_logged_nothing_of_its_own_is_clean():
+    result = _widen.widen("apparmor", None, OPAQUE_EVENTS[4:], name="confine-web", baseline="docker_default",
+                          opaque=True)
+    assert result["added"] == [] and result["refused"] == [] and result["blockers"] == []
+
+
+def test_a_refusal_of_an_opaque_profile_that_docker_default_blocks_too_is_no_blocker():
+    events = [event(operation="open", name="/proc/sys/kernel/core_pattern", requested_mask="w", denied_mask="w")]
+    result = _widen.widen("apparmor", None, events, name="confine-web", baseline="docker_default", opaque=True)
+    assert [item["baseline"] for item in result["refused"]] == ["blocks"] and result["blockers"] == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "message"),
+    [("seccomp", "confine-web", "only an AppArmor profile"), ("apparmor", None, "name of the profile")],
+)
+def test_opaque_needs_an_apparmor_profile_name(kind, name, message):
+    with pytest.raises(WidenError, match=message):
+        _widen.widen(kind, None, [], name=name, opaque=True)

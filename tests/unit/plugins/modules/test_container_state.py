@@ -131,6 +131,11 @@ def test_record_review_takes_profile_widens_results_and_the_rounds_events(dirs):
     plan = run(args(dirs, action="record_review", review=review, plan=True))
     assert not plan["failed"] and not plan["changed"] and plan["state"]["version"] == 2
     assert "schema" not in on_disk(dirs)
+    # The review added seccomp rules: their version 2 is what profile_widen wrote, and it must be there.
+    unwritten = run(args(dirs, action="record_review", review=review))
+    assert unwritten["failed"] and unwritten["refused"] and "seccomp.v2.json) is missing" in unwritten["msg"]
+    assert "schema" not in on_disk(dirs)
+    put(dirs, "{}", "seccomp.v2.json")
     result = run(args(dirs, action="record_review", review=review, backup=True))
     assert result["changed"] and result["migrated"]
     written = on_disk(dirs)
@@ -222,3 +227,69 @@ def test_an_unwritable_state_directory_is_a_clear_failure(dirs):
         handle.write("a file where the directory should be")
     result = run(args(dirs, action="rollback", target="baseline"))
     assert result["failed"] and NAME in result["msg"]
+
+
+SEEDS = {"spec": {"spec": {"capabilities": {"allow": ["chown"]}}}, "src": {"src": "files/confine-web.apparmor"},
+         "content": {"content": "profile confine-st13-capture {\n}\n"}}
+
+
+@pytest.mark.parametrize("seed", sorted(SEEDS))
+def test_an_apparmor_src_or_content_seed_is_opaque_and_has_no_version_files(dirs, seed):
+    entry = dict(ENTRY, apparmor=SEEDS[seed])
+    result = run(args(dirs, entry=entry, apparmor=True))
+    assert not result["failed"] and result["mechanisms"] == ["apparmor", "seccomp"]
+    assert result["opaque"] == ([] if seed == "spec" else ["apparmor"])
+    assert ("apparmor" in result["names"]["trial_files"]) == (seed == "spec")
+    assert "seccomp" in result["names"]["trial_files"] and result["next_round"] is False
+    # Without the entry, or with AppArmor off, nothing is opaque.
+    assert run(args(dirs, apparmor=True))["opaque"] == []
+    assert run(args(dirs, entry=entry))["opaque"] == [] and run(args(dirs, entry=entry))["mechanisms"] == ["seccomp"]
+
+
+def review_round(dirs, entry, review, **extra):
+    return run(args(dirs, action="record_review", entry=entry, apparmor=True, review=review, **extra))
+
+
+def test_a_review_that_grew_one_profile_carries_the_other_forward_and_says_another_round_is_due(dirs):
+    put(dirs, dict(fixture("complain-round1"), schema=_state.SCHEMA, reviewed=False))
+    put(dirs, json.dumps({"lost": [], "suspicious": []}), "events.v1.json")
+    put(dirs, '{"name": "confine-st13-capture"}\n', "apparmor.v1.json")
+    put(dirs, '{"syscalls": []}\n', "seccomp.v1.json")
+    # An earlier trial's version 2 of the AppArmor spec is not this trial's: replaced by the copy of version 1.
+    put(dirs, '{"left": "by another entry"}\n', "apparmor.v2.json")
+    put(dirs, '{"syscalls": ["mkdir"]}\n', "seccomp.v2.json")
+    review = {"seccomp": {"added": [{"key": "mkdir"}], "refused": []}, "apparmor": {"added": [], "refused": []}}
+    result = review_round(dirs, dict(ENTRY, apparmor=SEEDS["spec"]), review)
+    assert not result["failed"] and result["changed"] and result["next_round"] is True, result
+    directory = os.path.join(dirs["state_dir"], NAME)
+    with open(os.path.join(directory, "apparmor.v2.json"), encoding="utf-8") as handle:
+        assert handle.read() == '{"name": "confine-st13-capture"}\n'
+    with open(os.path.join(directory, "seccomp.v2.json"), encoding="utf-8") as handle:
+        assert handle.read() == '{"syscalls": ["mkdir"]}\n'
+    assert result["names"]["files"]["apparmor"] == os.path.join(directory, "apparmor.v2.json")
+    assert run(args(dirs))["next_round"] is True
+
+
+def test_a_clean_review_writes_no_next_version_and_needs_no_other_round(dirs):
+    put(dirs, dict(fixture("complain-round1"), schema=_state.SCHEMA, reviewed=False))
+    put(dirs, json.dumps({"lost": [], "suspicious": []}), "events.v1.json")
+    put(dirs, "{}", "seccomp.v1.json")
+    review = {"seccomp": {"added": [], "refused": []},
+              "apparmor": {"added": [], "refused": [], "format": "opaque"}}
+    result = review_round(dirs, dict(ENTRY, apparmor=SEEDS["content"]), review)
+    assert not result["failed"] and result["next_round"] is False and result["state"]["clean"] is True
+    assert sorted(os.listdir(os.path.join(dirs["state_dir"], NAME))) == ["events.v1.json", "seccomp.v1.json",
+                                                                         "state.json"]
+
+
+def test_an_opaque_seed_grows_only_its_seccomp_versions(dirs):
+    put(dirs, dict(fixture("complain-round1"), schema=_state.SCHEMA, reviewed=False))
+    put(dirs, json.dumps({"lost": [], "suspicious": []}), "events.v1.json")
+    put(dirs, "{}", "seccomp.v1.json")
+    put(dirs, "{}", "seccomp.v2.json")
+    review = {"seccomp": {"added": [{"key": "mkdir"}], "refused": []},
+              "apparmor": {"added": [], "refused": [{"key": "/srv/x", "category": "seed", "baseline": "allows"}]}}
+    result = review_round(dirs, dict(ENTRY, apparmor=SEEDS["src"]), review)
+    assert not result["failed"] and result["state"]["version"] == 2 and result["state"]["blockers"] == ["/srv/x"]
+    assert "apparmor" not in result["names"]["files"]
+    assert not any(name.startswith("apparmor.") for name in os.listdir(os.path.join(dirs["state_dir"], NAME)))

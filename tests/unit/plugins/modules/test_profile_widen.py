@@ -64,11 +64,44 @@ def test_widen_in_place_from_src_with_backup(events, tmp_path):
     assert approved["changed"] and [item["key"] for item in approved["added"]] == ["unshare"]
 
 
-def test_without_dest_changed_means_something_was_added(events):
-    first = run({"kind": "seccomp", "profile": json.dumps(LOG_PROFILE), "events": events["seccomp"]})
-    assert first["changed"] is True and "dest" not in first
+def test_without_dest_nothing_is_written_so_nothing_changed(events):
+    first = run({"kind": "seccomp", "profile": json.dumps(LOG_PROFILE), "events": events["seccomp"]}, diff=True)
+    assert first["changed"] is False and "dest" not in first and "diff" not in first
+    assert [item["key"] for item in first["added"]] == ["clone3"]
     second = run({"kind": "seccomp", "profile": first["profile"], "events": events["seccomp"]})
-    assert second["changed"] is False
+    assert second["changed"] is False and second["added"] == []
+
+
+@pytest.mark.parametrize("check_mode", [True, False])
+@pytest.mark.parametrize("kind", ["apparmor", "seccomp"])
+def test_a_round_that_adds_nothing_writes_no_next_version(events, tmp_path, kind, check_mode):
+    current = tmp_path / ("%s.v2.json" % kind)
+    first = run({"kind": kind, "profile": SPEC if kind == "apparmor" else LOG_PROFILE, "events": events,
+                 "containers": ["web"]})
+    current.write_text(json.dumps(first["profile"]))
+    dest = tmp_path / ("%s.v3.json" % kind)
+    args = {"kind": kind, "src": str(current), "events": events, "dest": str(dest), "containers": ["web"]}
+    result = run(args, check_mode=check_mode, diff=True)
+    assert not result["failed"] and result["added"] == [], result
+    assert result["changed"] is False and "diff" not in result and "dest" not in result
+    assert not dest.exists()
+    # A file already at dest (left by an earlier trial) is not this round's version either: left as it is.
+    dest.write_text("left by an earlier trial\n")
+    assert run(args, check_mode=check_mode)["changed"] is False
+    assert dest.read_text() == "left by an earlier trial\n"
+
+
+def test_a_round_that_adds_writes_the_next_version_once_check_real_check_real(events, tmp_path):
+    dest = tmp_path / "seccomp.v2.json"
+    args = {"kind": "seccomp", "profile": LOG_PROFILE, "events": events, "dest": str(dest), "containers": ["web"]}
+    check = run(args, check_mode=True, diff=True)
+    assert check["changed"] and check["dest"] == str(dest) and not dest.exists()
+    assert check["diff"]["before"] == "" and "clone3" in check["diff"]["after"]
+    real = run(args, diff=True)
+    assert real["changed"] and real["diff"] == check["diff"] and "clone3" in dest.read_text()
+    assert run(args, check_mode=True, diff=True)["changed"] is False
+    again = run(args, diff=True)
+    assert again["changed"] is False and "diff" not in again and "dest" not in again
 
 
 def test_text_profile_is_validated_with_apparmor_parser(events, tmp_path):
@@ -85,6 +118,8 @@ def test_text_profile_is_validated_with_apparmor_parser(events, tmp_path):
     ("args", "message"),
     [
         ({"kind": "apparmor", "events": []}, "one of the following is required"),
+        ({"kind": "apparmor", "opaque": True, "events": []}, "opaque: a profile that is never widened has no dest"),
+        ({"kind": "seccomp", "opaque": True, "name": "confine-web", "events": []}, "only an AppArmor profile"),
         ({"kind": "apparmor", "profile": SPEC, "src": "/x", "events": []}, "mutually exclusive"),
         ({"kind": "apparmor", "src": "/nonexistent/spec.json", "events": []}, "does not exist"),
         ({"kind": "apparmor", "profile": {"name": "bad name"}, "events": []}, "not valid"),
@@ -121,3 +156,21 @@ def test_odd_seccomp_records_are_refused_not_a_traceback(tmp_path):
     assert [item["key"] for item in result["added"]] == ["getpid"]
     assert sorted(item["category"] for item in result["refused"]) == ["malformed", "malformed"]
     assert "getpid" in json.loads(dest.read_text())["syscalls"][0]["names"]
+
+
+def test_an_opaque_profile_is_reviewed_never_written(events, tmp_path):
+    args = {"kind": "apparmor", "opaque": True, "name": "confine-web", "events": events}
+    for check_mode in (True, False):
+        result = run(args, check_mode=check_mode, diff=True)
+        assert not result["failed"], result
+        assert result["changed"] is False and "diff" not in result and "dest" not in result
+        assert result["added"] == [] and result["format"] == "opaque" and result["profile"] is None
+        assert result["refused"] and set(result["blockers"]) <= {item["key"] for item in result["refused"]}
+        assert {item["category"] for item in result["refused"]} <= {"seed", "guard", "malformed", "unsupported"}
+        assert "seed" in {item["category"] for item in result["refused"]}
+    assert list(tmp_path.iterdir()) == []
+    for given in ({"profile": TEXT}, {"src": str(tmp_path / "x")}):
+        refused = run(dict(args, **given))
+        assert refused["failed"] and "never widened" in refused["msg"]
+    nameless = run({"kind": "apparmor", "opaque": True, "events": events})
+    assert nameless["failed"] and "name" in nameless["msg"]
