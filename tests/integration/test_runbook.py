@@ -259,7 +259,9 @@ def test_unconfined_rollback_refused_without_diagnostic_flag(workdir):
     assert subprocess.run([DOCKER, "inspect", CONTAINER], capture_output=True, check=False).returncode != 0
 
 
-def test_harden_rolls_back_a_failed_host_and_finishes_the_others(workdir, docker_cli):
+def test_harden_rolls_back_a_failed_host_and_finishes_the_others(workdir, docker_cli, auditd):
+    # The good host's trial collects through auditd: on a busy host the kernel log rate-limits records, and a trial
+    # that lost records stops at enforce, which is not what this test is about.
     broken = CONTAINER + "-broken"
     subprocess.run([docker_cli, "rm", "-f", broken], capture_output=True, check=False)
     state = os.path.join(workdir, "state")
@@ -273,6 +275,8 @@ def test_harden_rolls_back_a_failed_host_and_finishes_the_others(workdir, docker
                 "confine_min_observe": 0,
                 "confine_seccomp_dir": os.path.join(workdir, "seccomp"),
                 "confine_apparmor_dir": os.path.join(workdir, "apparmor"),
+                "confine_lock_path": os.path.join(workdir, "lock"),
+                "confine_event_source": "audit",
             },
             "hosts": {
                 "rbtest-good": {"confine_apparmor": False, "confine_containers": CONTAINERS},
@@ -296,7 +300,7 @@ def test_harden_rolls_back_a_failed_host_and_finishes_the_others(workdir, docker
     try:
         proc = ansible_playbook("-i", path, os.path.join("playbooks", "harden.yml"), check=False)
         assert proc.returncode != 0
-        assert "Hardening failed on rbtest-broken" in proc.stdout
+        assert "Hardening failed on rbtest-broken" in proc.stdout, proc.stdout[-4000:]
         assert "rolled back: %s to the baseline (docker-default, Docker's default seccomp; " % broken in proc.stdout
         recap = {row.split()[0]: row for row in proc.stdout.splitlines() if "ok=" in row and "failed=" in row}
         assert "failed=0" in recap["rbtest-good"]

@@ -88,6 +88,13 @@ def test_profile_declares_the_policy_abi_of_the_release(host):
     assert host.run(f"apparmor_parser -QK /etc/apparmor.d/containers/{PROFILE}").stderr.strip() == ""
 
 
+def wait_for_site(host, attempts=30):
+    for _attempt in range(attempts):
+        if host.run("curl -fsS http://127.0.0.1:8080/").rc == 0:
+            return
+        time.sleep(1)
+
+
 def test_docker_stop_and_restart_are_clean_under_the_enforced_profile(host):
     # The runtime signals the container (on Debian 13 runc runs under its own profile): SIGTERM ends it within the
     # timeout, not the SIGKILL fallback (exit code 137), and it comes back.
@@ -98,13 +105,13 @@ def test_docker_stop_and_restart_are_clean_under_the_enforced_profile(host):
     assert stop.rc == 0 and took < 10, (stop.stderr, took)
     assert info["ExitCode"] != 137, info
     host.check_output(f"docker start {CONTAINER}")
+    # The app must be up before the restart: PID 1 ignores a SIGTERM that comes before its handler is installed, and
+    # the restart would then wait out its timeout whatever the profile allows.
+    wait_for_site(host)
     start = time.monotonic()
     restart = host.run(f"docker restart -t 10 {CONTAINER}")
     assert restart.rc == 0 and time.monotonic() - start < 10, restart.stderr
-    for _attempt in range(30):
-        if host.run("curl -fsS http://127.0.0.1:8080/").rc == 0:
-            break
-        time.sleep(1)
+    wait_for_site(host)
     assert "confine demo" in host.check_output("curl -fsS http://127.0.0.1:8080/")
     assert kernel_label(host, json.loads(host.check_output(f"docker inspect {CONTAINER}"))[0]["State"]["Pid"]) == \
         f"{PROFILE} (enforce)"
