@@ -95,22 +95,31 @@ def wait_for_site(host, attempts=30):
         time.sleep(1)
 
 
+def kill_signals(host, since):
+    """The signals Docker sent the container since ``since`` (the VM's clock), from its own event log: a stop or
+    restart that waited out its timeout shows SIGKILL (9) after SIGTERM (15)."""
+    out = host.check_output(
+        f"docker events --since {since} --until $(date +%s.%N) --filter container={CONTAINER} --filter event=kill "
+        "--format '{{{{.Actor.Attributes.signal}}}}'")
+    return out.split()
+
+
 def test_docker_stop_and_restart_are_clean_under_the_enforced_profile(host):
     # The runtime signals the container (on Debian 13 runc runs under its own profile): SIGTERM ends it within the
-    # timeout, not the SIGKILL fallback (exit code 137), and it comes back.
-    start = time.monotonic()
+    # timeout, not the SIGKILL fallback, and it comes back. Judged by Docker's events and the exit code, not by the
+    # wall clock: in the TCG lab VM a start alone can take seconds.
+    since = host.check_output("date +%s.%N")
     stop = host.run(f"docker stop -t 10 {CONTAINER}")
-    took = time.monotonic() - start
     info = json.loads(host.check_output(f"docker inspect {CONTAINER}"))[0]["State"]
-    assert stop.rc == 0 and took < 10, (stop.stderr, took)
+    assert stop.rc == 0, stop.stderr
     assert info["ExitCode"] != 137, info
     host.check_output(f"docker start {CONTAINER}")
-    # The app must be up before the restart: PID 1 ignores a SIGTERM that comes before its handler is installed, and
-    # the restart would then wait out its timeout whatever the profile allows.
+    # The app must be up before the restart: PID 1 ignores a SIGTERM that comes before its handler is installed.
     wait_for_site(host)
-    start = time.monotonic()
     restart = host.run(f"docker restart -t 10 {CONTAINER}")
-    assert restart.rc == 0 and time.monotonic() - start < 10, restart.stderr
+    assert restart.rc == 0, restart.stderr
+    signals = kill_signals(host, since)
+    assert signals.count("15") == 2 and "9" not in signals, signals
     wait_for_site(host)
     assert "confine demo" in host.check_output("curl -fsS http://127.0.0.1:8080/")
     assert kernel_label(host, json.loads(host.check_output(f"docker inspect {CONTAINER}"))[0]["State"]["Pid"]) == \
