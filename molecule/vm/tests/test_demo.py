@@ -100,7 +100,7 @@ def kill_signals(host, since):
     restart that waited out its timeout shows SIGKILL (9) after SIGTERM (15)."""
     out = host.check_output(
         f"docker events --since {since} --until $(date +%s.%N) --filter container={CONTAINER} --filter event=kill "
-        "--format '{{{{.Actor.Attributes.signal}}}}'")
+        "--format '{{.Actor.Attributes.signal}}'")
     return out.split()
 
 
