@@ -101,8 +101,8 @@ def _clean_up(inventory, name):
         name, APPARMOR_DIR, profile, APPARMOR_DIR, profile, STATE_DIR, name), check=False)
 
 
-def test_vm_harden_enforces_an_apparmor_content_seed_as_written_without_seccomp_profiles(lab_inventory, tmp_path,
-                                                                                        lab_suite):
+def test_vm_harden_enforces_an_apparmor_content_seed_as_written_without_seccomp_profiles(
+        lab_inventory, tmp_path, lab_suite):
     _one_stack(lab_suite, "bookworm")
     name = "rbtest-vm-content"
     profile = "confine-" + name
