@@ -6,7 +6,8 @@ A container's name becomes a directory under the state dir, a file name under th
 directories and part of a profile name (``<prefix><name>``), so it must be a Docker container name
 (``[a-zA-Z0-9][a-zA-Z0-9_.-]*``) that keeps all three valid: no ``/``, no ``..``, short enough.
 
-Plain Python, no Ansible imports.
+Plain Python, no Ansible imports at module level: :func:`check_entries` imports Ansible's argument spec validator
+when it is called (the module and the action plugin both have Ansible).
 """
 
 from __future__ import annotations
@@ -137,6 +138,20 @@ def validate_name(name, prefix="confine-", where="confine_containers"):
         raise EntryError("%s: container %r gives the profile name %r, which is refused: %s"
                          % (where, name, prefix + name, exc)) from exc
     return name
+
+
+def schema_problems(containers):
+    """What Ansible's argument spec validator finds wrong with ``containers`` against :func:`entries_argument_spec`
+    (unknown keys, types, choices)."""
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator  # pylint: disable=import-outside-toplevel
+
+    validator = ArgumentSpecValidator({"confine_containers": entries_argument_spec()})
+    return validator.validate({"confine_containers": containers}).error_messages
+
+
+def check_entries(containers, prefix="confine-"):
+    """:func:`validate_entries` with the schema's problems: what the module and the action plugin run."""
+    return validate_entries(containers, prefix, schema_problems(containers))
 
 
 def validate_entries(containers, prefix="confine-", schema_problems=()):

@@ -51,19 +51,8 @@ names:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-from ansible_collections.confine.docker.plugins.module_utils._entries import (
-    EntryError,
-    entries_argument_spec,
-    validate_entries,
-)
-
-
-def schema_problems(containers):
-    """What the entry schema (module_utils/_entries.py) finds wrong with ``containers``."""
-    validator = ArgumentSpecValidator({"confine_containers": entries_argument_spec()})
-    return validator.validate({"confine_containers": containers}).error_messages
+from ansible_collections.confine.docker.plugins.module_utils._entries import EntryError, check_entries
 
 
 def main():
@@ -75,8 +64,7 @@ def main():
         supports_check_mode=True,
     )
     try:
-        names = validate_entries(module.params["containers"], module.params["profile_prefix"],
-                                 schema_problems(module.params["containers"]))
+        names = check_entries(module.params["containers"], module.params["profile_prefix"])
     except EntryError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(changed=False, names=names)

@@ -164,16 +164,11 @@ SCHEMA_ERRORS = [
 ]
 
 
-def schema_problems(containers):
-    validator = ArgumentSpecValidator({"confine_containers": _entries.entries_argument_spec()})
-    return validator.validate({"confine_containers": containers}).error_messages
-
-
 @pytest.mark.parametrize("extra, message", SCHEMA_ERRORS)
 def test_the_schema_refuses_unknown_keys_types_and_choices_everywhere(extra, message):
     entries = [dict({"name": "web", "image": "nginx"}, **extra)]
     with pytest.raises(EntryError, match=re.escape(message)):
-        validate_entries(entries, schema_problems=schema_problems(entries))
+        _entries.check_entries(entries)
 
 
 def test_the_schema_takes_every_documented_key():
@@ -188,8 +183,8 @@ def test_the_schema_takes_every_documented_key():
              "workload": {"commands": [["true"], "echo hi"], "probes": ["http://127.0.0.1:8080/"], "min_observe": 3},
              "health": {"url": "http://127.0.0.1:8080/", "status": [200, 204]},
              "approve": {"apparmor": ["capability sys_admin"], "seccomp": ["ptrace"]}}
-    assert schema_problems([entry]) == []
-    assert validate_entries([entry], schema_problems=schema_problems([entry])) == ["web"]
+    assert _entries.schema_problems([entry]) == []
+    assert _entries.check_entries([entry]) == ["web"]
     # Every call gets a new copy of the declaration: the validator may change the one it is given.
     assert _entries.entries_argument_spec() is not _entries.entries_argument_spec()
     assert _entries.entries_argument_spec()["options"]["run"]["options"] is not _entries.RUN_OPTIONS
@@ -202,7 +197,7 @@ def test_entries_that_lack_an_option_do_not_inherit_another_entrys():
                 "run": {"restart_policy": "always"}},
                {"name": "b", "image": "x"},
                {"name": "c", "image": "x", "apparmor": {"content": "profile c {}"}, "health": {"command": ["true"]}}]
-    assert schema_problems(entries) == []
+    assert _entries.schema_problems(entries) == []
     for role in _entries.ENTRY_ROLES:
         validator = ArgumentSpecValidator({"confine_containers": role_entry_spec(role)})
         assert validator.validate({"confine_containers": entries}).error_messages == [], role
