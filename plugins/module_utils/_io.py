@@ -273,12 +273,48 @@ def atomic_write(path, data, mode=None, validate=None, makedirs=True, dir_mode=0
     return _write(path, data, mode, validate=validate, makedirs=makedirs, dir_mode=dir_mode)
 
 
+def make_temp_dir(prefix):
+    """A new private directory under the system's temporary directory (for a check that needs a file: the
+    caller removes it). WriteError naming the place and the cause when it cannot be made."""
+    try:
+        return tempfile.mkdtemp(prefix=prefix)
+    except OSError as exc:
+        raise WriteError("cannot make a temporary directory in %s: %s" % (tempfile.gettempdir(), cause(exc)),
+                         path=tempfile.gettempdir(), errno=exc.errno) from None
+
+
+def write_with_backup(path, data, backup=False, mode=None, validate=None, makedirs=True, dir_mode=0o755):
+    """atomic_write, and with ``backup`` a copy of the file it replaces (backup_file), taken once ``validate``
+    accepted the new content; returns the copy's path (None without one). A write that fails removes its copy: a
+    refused or failed write leaves the directory as it was."""
+    taken = []
+
+    def check(tmp):
+        if validate is not None:
+            validate(tmp)
+        if backup:
+            taken.append(backup_file(path))
+
+    try:
+        atomic_write(path, data, mode=mode, validate=check, makedirs=makedirs, dir_mode=dir_mode)
+    except BaseException:
+        for copy in taken:
+            if copy:
+                remove_file(copy)
+        raise
+    return taken[0] if taken else None
+
+
 def remove_file(path):
-    """Remove ``path``; return True when something was removed."""
+    """Remove ``path``; return True when something was removed. WriteError (naming the file and the cause) when the
+    system refuses, as on a read-only file system."""
     try:
         os.unlink(path)
     except FileNotFoundError:
         return False
+    except OSError as exc:
+        raise WriteError("cannot remove %s: %s; the file was left as it was" % (path, cause(exc)), path=path,
+                         errno=exc.errno) from None
     return True
 
 
