@@ -68,6 +68,17 @@ def read_text(path, max_bytes=READ_MAX):
     Only regular files are read (a FIFO would block, a device such as /dev/zero would never end), at most
     ``max_bytes``, and the content must be UTF-8: ReadError otherwise.
     """
+    data = read_bytes(path, max_bytes)
+    if data is None:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ReadError("%s is not UTF-8 text (byte %d: %s)" % (path, exc.start, exc.reason)) from exc
+
+
+def read_bytes(path, max_bytes=READ_MAX):
+    """Return the file's bytes, or None when it does not exist: read_text without the decoding."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
@@ -93,10 +104,7 @@ def read_text(path, max_bytes=READ_MAX):
             os.close(fd)
     if len(data) > max_bytes:
         raise ReadError("%s grew past %d bytes while it was read" % (path, max_bytes))
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ReadError("%s is not UTF-8 text (byte %d: %s)" % (path, exc.start, exc.reason)) from exc
+    return data
 
 
 def _kind(mode):

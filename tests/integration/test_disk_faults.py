@@ -5,7 +5,8 @@
 - A read-only bind mount of a directory holding the same files (``read-only``).
 
 Each writer (container_state's transitions, with the migration backup; seccomp_profile; profile_widen with a dest;
-security_events keeping an events file; apparmor_profile with load: false) must fail with a message naming the file
+security_events keeping an events file; apparmor_profile with load: false; state_file, which writes the review
+reports and puts daemon.json back) must fail with a message naming the file
 and the cause - not a traceback, not "Module failed" - and leave every file of the directory as it was, byte for
 byte, with no temporary file, partial file or backup beside it.
 """
@@ -38,6 +39,7 @@ AA_TEXT = "#include <tunables/global>\n%sprofile %s flags=(complain) {\n  #inclu
     % ("".join("# a comment to make the profile longer than a page of the file system, line %04d\n" % n
                for n in range(80)), AA_NAME)
 PAGE = 4096
+BACKUP = "daemon.json.4242.2026-12-01@10:00:00~"
 
 CAUSES = {
     "full": "no space left on the file system (ENOSPC)",
@@ -70,6 +72,10 @@ def _prepare(directory):
     (directory / "seccomp" / ("%s.json" % AA_NAME)).write_text(json.dumps(LOG_PROFILE) + "\n")
     (directory / "apparmor").mkdir()
     (directory / "apparmor" / AA_NAME).write_text("profile %s {\n}\n" % AA_NAME)
+    (directory / "docker").mkdir()
+    (directory / "docker" / "daemon.json").write_text('{"icc": false}\n')
+    # A backup longer than a page, so that putting it back runs out of room partway on the almost full disk.
+    (directory / "docker" / BACKUP).write_text(json.dumps({"labels": ["label-%04d" % n for n in range(500)]}) + "\n")
 
 
 def _fill(directory, leave):
@@ -216,6 +222,20 @@ def test_apparmor_profile_without_load_keeps_the_installed_file(disk):
     assert snapshot(where) == before
 
 
+def test_state_file_keeps_the_report_and_daemon_json(disk):
+    kind, where = disk
+    before = snapshot(where)
+    report = where / "state" / NAME / "report.v2.md"
+    written = run_module("confine.docker.state_file", {"path": str(report), "content": "# Review\n" * 1000})
+    check_failed(written, report, kind)
+    # daemon.json put back from its backup.
+    daemon = where / "docker" / "daemon.json"
+    copied = run_module("confine.docker.state_file", {"path": str(daemon), "src": str(where / "docker" / BACKUP),
+                                                      "mode": "preserve"})
+    check_failed(copied, daemon, kind)
+    assert snapshot(where) == before
+
+
 def test_the_same_writes_succeed_once_there_is_room(tmp_path, events):
     """The writes above are ones that work on a disk with room: their failure is the disk's."""
     _prepare(tmp_path)
@@ -238,6 +258,9 @@ def test_the_same_writes_succeed_once_there_is_room(tmp_path, events):
         run_module("confine.docker.apparmor_profile", {"name": AA_NAME, "content": AA_TEXT, "load": False,
                                                        "path": str(tmp_path / "apparmor" / AA_NAME), "backup": True,
                                                        "mode": "complain"}),
+        run_module("confine.docker.state_file", {"path": str(state / "report.v2.md"), "content": "# Review\n" * 1000}),
+        run_module("confine.docker.state_file", {"path": str(tmp_path / "docker" / "daemon.json"),
+                                                 "src": str(tmp_path / "docker" / BACKUP), "mode": "preserve"}),
     ]
     for result in results:
         assert not result.get("failed") and result["changed"], result

@@ -25,6 +25,7 @@ from ansible_collections.confine.docker.plugins.modules import (
     profile_widen,
     seccomp_profile,
     security_events,
+    state_file,
 )
 
 HERE = os.path.dirname(__file__)
@@ -245,6 +246,25 @@ def test_daemon_config_keeps_daemon_json_and_leaves_no_backup(tmp_path, fault, k
     before = snapshot(tmp_path)
     fault(kind, tmp_path)
     result = run_module(daemon_config.main, {"path": str(path), "settings": {"icc": False}, "backup": True})
+    assert_failed_cleanly(result, path, kind, before, tmp_path)
+
+
+# --- state_file: review reports, a spec's version 1, the daemon stage's record and daemon.json put back --------------
+
+@pytest.mark.parametrize("kind", FAULTS)
+@pytest.mark.parametrize("source", ["content", "src"])
+def test_state_file_keeps_the_old_file(tmp_path, fault, kind, source):
+    directory = tmp_path / "state"
+    directory.mkdir()
+    path = directory / "report.v1.md"
+    path.write_text("# Review of web, round 1 (the old one)\n")
+    backup = tmp_path / "daemon.json.1.x~"
+    backup.write_text("# Review of web, round 1\n" * 100)
+    before = snapshot(tmp_path)
+    fault(kind, directory)
+    args = {"path": str(path), "content": "# Review of web, round 1\n" * 100} if source == "content" else \
+        {"path": str(path), "src": str(backup), "mode": "preserve"}
+    result = run_module(state_file.main, args)
     assert_failed_cleanly(result, path, kind, before, tmp_path)
 
 
