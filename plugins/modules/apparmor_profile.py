@@ -435,9 +435,13 @@ class Runner:
         if load:
             try:
                 parser.load(path)
-            except ParserError:
+            except ParserError as exc:
                 if file_changed:
-                    self._restore(path, current_text)
+                    try:
+                        self._restore(path, current_text)
+                    except WriteError as failed:
+                        raise AppArmorError("apparmor_parser refused to load %s (%s), and the previous file could "
+                                            "not be put back: %s" % (path, exc, failed)) from None
                 raise
             reported = loaded_profiles().get(name)
             self.result["mode"] = reported

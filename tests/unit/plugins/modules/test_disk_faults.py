@@ -291,3 +291,35 @@ def test_a_failed_write_is_not_a_traceback_when_the_backup_itself_fails(tmp_path
     assert "cannot write the backup %s." % path in result["msg"] and FAULTS["full-partway"] in result["msg"]
     assert snapshot(tmp_path) == before
 
+
+
+def test_apparmor_profile_that_fails_to_load_and_cannot_be_put_back_says_both(tmp_path, monkeypatch):
+    """The new file was written, the kernel refused it, and the disk is full when the old file is put back."""
+    path = tmp_path / AA_NAME
+    path.write_text(AA_OLD)
+
+    def run_command(self, argv, **_kwargs):
+        if argv[1] == "-QK":
+            return 0, "", ""
+        if argv[1] == "-N":
+            return 0, AA_NAME + "\n", ""
+        if argv[1:3] == ["-r", "-W"]:
+            # The new file is in place; from now on the disk is full.
+            monkeypatch.setattr(os, "fsync", _raises_enospc)
+            return 1, "", "apparmor_parser: Unable to replace \"%s\".  Permission denied\n" % AA_NAME
+        raise AssertionError("unexpected apparmor_parser call %r" % (argv,))
+
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
+    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, *a, **kw: "/sbin/apparmor_parser")
+    monkeypatch.setattr(apparmor_profile, "apparmor_enabled", lambda: (True, None))
+    monkeypatch.setattr(apparmor_profile, "loaded_profiles", lambda: {AA_NAME: "enforce"})
+    result = run_module(apparmor_profile.main, {"name": AA_NAME, "content": AA_NEW, "path": str(path)})
+    assert result["failed"]
+    assert "apparmor_parser refused to load %s (" % path in result["msg"]
+    assert "Unable to replace" in result["msg"]
+    assert "the previous file could not be put back: cannot write %s: no space left" % path in result["msg"]
+    assert os.listdir(tmp_path) == [AA_NAME]
+
+
+def _raises_enospc(*_args):
+    raise OSError(errno.ENOSPC, "No space left on device")
