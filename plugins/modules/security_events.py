@@ -109,7 +109,8 @@ options:
   dest:
     description:
       - Keep RV(apparmor), RV(seccomp), RV(lost), RV(suspicious) and RV(cursor) in this JSON file, written
-        atomically (a temporary file beside it, renamed over it) when its content differs; RV(changed) says so.
+        atomically (a temporary file beside it, renamed over it) when its content differs, and the task reports a
+        change.
       - A write that fails (a full disk, a read-only file system, a directory that cannot be written) fails the
         module with the file and the cause, and leaves the old file as it was.
     type: path

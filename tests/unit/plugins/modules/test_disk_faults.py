@@ -292,7 +292,6 @@ def test_a_failed_write_is_not_a_traceback_when_the_backup_itself_fails(tmp_path
     assert snapshot(tmp_path) == before
 
 
-
 def test_apparmor_profile_that_fails_to_load_and_cannot_be_put_back_says_both(tmp_path, monkeypatch):
     """The new file was written, the kernel refused it, and the disk is full when the old file is put back."""
     path = tmp_path / AA_NAME
