@@ -13,9 +13,9 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 
 from ansible_collections.confine.docker.plugins.module_utils import _aare
+from ansible_collections.confine.docker.plugins.module_utils._io import atomic_write, make_temp_dir
 
 DEFAULT_DIR = "/etc/apparmor.d/containers"
 SECURITYFS = "/sys/kernel/security/apparmor"
@@ -762,11 +762,10 @@ class Parser:
         Raises ParserError with the parser's message (temp paths replaced by ``display``) and line.
         Returns the list of profile names the text declares.
         """
-        workdir = tempfile.mkdtemp(prefix="confine-apparmor-")
+        workdir = make_temp_dir("confine-apparmor-")
         try:
-            tmp = os.path.join(workdir, os.path.basename(display or "profile") or "profile")
-            with open(tmp, "w", encoding="utf-8") as handle:
-                handle.write(text)
+            tmp = atomic_write(os.path.join(workdir, os.path.basename(display or "profile") or "profile"), text,
+                               makedirs=False)
             replace = [(tmp, display)] if display else None
             rc, _out, message = self._call(["-QK", tmp], replace)
             if rc != 0:

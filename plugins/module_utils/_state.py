@@ -657,23 +657,9 @@ def write(layout, state, backup=False):
     file before it replaces the old one). Returns the backup's path when ``backup`` and there was a file."""
     text = dumps(state)
     parse(text, layout.state_file, layout.name)
-    check = _validate_written(layout)
-    taken = []
-
-    def validate(tmp):
-        check(tmp)
-        # The backup is taken once the new content is accepted: a refused write leaves no copy behind.
-        if backup:
-            taken.append(_io.backup_file(layout.state_file))
-
-    try:
-        _io.atomic_write(layout.state_file, text, mode=FILE_MODE, validate=validate, dir_mode=DIR_MODE)
-    except BaseException:
-        for path in taken:
-            if path:
-                _io.remove_file(path)
-        raise
-    return taken[0] if taken else None
+    # The backup is taken once the new content is accepted: a refused or failed write leaves no copy behind.
+    return _io.write_with_backup(layout.state_file, text, backup=backup, mode=FILE_MODE,
+                                 validate=_validate_written(layout), dir_mode=DIR_MODE)
 
 
 def review_inputs(layout, version):

@@ -325,6 +325,7 @@ from ansible_collections.confine.docker.plugins.module_utils._io import (
     backup_file,
     read_text,
     remove_file,
+    write_with_backup,
 )
 
 
@@ -427,15 +428,20 @@ class Runner:
             return
 
         if file_changed:
-            if params["backup"] and current_text is not None:
-                self.result["backup_file"] = backup_file(path)
-            atomic_write(path, desired, mode=0o644, dir_mode=0o755)
+            backup = write_with_backup(path, desired, backup=params["backup"] and current_text is not None,
+                                       mode=0o644, dir_mode=0o755)
+            if backup:
+                self.result["backup_file"] = backup
         if load:
             try:
                 parser.load(path)
-            except ParserError:
+            except ParserError as exc:
                 if file_changed:
-                    self._restore(path, current_text)
+                    try:
+                        self._restore(path, current_text)
+                    except WriteError as failed:
+                        raise AppArmorError("apparmor_parser refused to load %s (%s), and the previous file could "
+                                            "not be put back: %s" % (path, exc, failed)) from None
                 raise
             reported = loaded_profiles().get(name)
             self.result["mode"] = reported

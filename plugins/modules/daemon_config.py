@@ -175,7 +175,6 @@ engine:
 
 import os
 import shutil
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -197,19 +196,17 @@ from ansible_collections.confine.docker.plugins.module_utils._daemon import (
 from ansible_collections.confine.docker.plugins.module_utils._io import (
     WriteError,
     atomic_write,
-    backup_file,
+    make_temp_dir,
     read_text,
-    remove_file,
+    write_with_backup,
 )
 
 
 def validate_in_check_mode(new_text, dockerd):
     """``dockerd --validate`` on a copy of the new file in a temporary directory (check mode writes nothing else)."""
-    workdir = tempfile.mkdtemp(prefix="confine-daemon-json-")
+    workdir = make_temp_dir("confine-daemon-json-")
     try:
-        tmp = os.path.join(workdir, "daemon.json")
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(new_text)
+        tmp = atomic_write(os.path.join(workdir, "daemon.json"), new_text, makedirs=False)
         dockerd_validate(tmp, dockerd)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -273,16 +270,12 @@ def run(module):
     def validate(tmp):
         if use_dockerd:
             dockerd_validate(tmp, params["dockerd_path"])
-        # The backup is taken once the new content is accepted: a refused configuration leaves no copy behind.
-        if params["backup"] and text is not None:
-            result["backup_file"] = backup_file(target)
 
-    try:
-        atomic_write(target, new_text, mode=None if text is not None else 0o644, validate=validate)
-    except BaseException:
-        if result.get("backup_file"):
-            remove_file(result.pop("backup_file"))
-        raise
+    # The backup is taken once the new content is accepted: a refused configuration leaves no copy behind.
+    backup = write_with_backup(target, new_text, backup=params["backup"] and text is not None,
+                               mode=None if text is not None else 0o644, validate=validate)
+    if backup:
+        result["backup_file"] = backup
     if target != path:
         module.warn("%s is a symlink: its target %s was written" % (path, target))
     return result

@@ -235,9 +235,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.confine.docker.plugins.module_utils._apparmor import AppArmorError, Parser
 from ansible_collections.confine.docker.plugins.module_utils._io import (
     WriteError,
-    atomic_write,
-    backup_file,
     read_text,
+    write_with_backup,
 )
 from ansible_collections.confine.docker.plugins.module_utils._seccomp import (
     SeccompError,
@@ -339,9 +338,10 @@ def run(module):
         out["diff"] = {"before": old_text or "", "after": new_text, "before_header": dest, "after_header": dest}
     if module.check_mode:
         return out
-    if params["backup"] and old_text is not None:
-        out["backup_file"] = backup_file(dest)
-    atomic_write(dest, new_text, mode=None if old_text is not None else 0o644)
+    backup = write_with_backup(dest, new_text, backup=params["backup"] and old_text is not None,
+                               mode=None if old_text is not None else 0o644)
+    if backup:
+        out["backup_file"] = backup
     return out
 
 

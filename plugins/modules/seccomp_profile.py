@@ -316,10 +316,10 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.confine.docker.plugins.module_utils._io import (
     WriteError,
-    atomic_write,
     backup_file,
     read_text,
     remove_file,
+    write_with_backup,
 )
 from ansible_collections.confine.docker.plugins.module_utils._seccomp import (
     BASES,
@@ -468,14 +468,14 @@ def run(module):
                               "before_header": path if current is not None else "%s (absent)" % path,
                               "after_header": path}
         if not module.check_mode:
-            if params["backup"] and current is not None:
-                result["backup_file"] = backup_file(path)
-
             def validate(tmp):
                 with open(tmp, encoding="utf-8") as handle:
                     parse_profile(handle.read(), check_names=params["validate"])
 
-            atomic_write(path, text, mode=0o644 if current is None else None, validate=validate)
+            backup = write_with_backup(path, text, backup=params["backup"] and current is not None,
+                                       mode=0o644 if current is None else None, validate=validate)
+            if backup:
+                result["backup_file"] = backup
     if content_changed and module.check_mode:
         return result
     if os.path.exists(path):

@@ -34,8 +34,10 @@ description:
     C(UNKNOWN[...]), C(msg='...'), a process's own journal or syslog lines) is never an event; such look-alikes are
     counted in RV(suspicious). A process with C(CAP_AUDIT_WRITE) can send user-space audit messages that name any
     profile."
+  - With O(dest) the events are kept in a file (the collect stage's C(events.v<N>.json)); that is the only thing the
+    module writes.
 extends_documentation_fragment:
-  - confine.docker.attributes.READ_ONLY
+  - confine.docker.attributes
 options:
   source:
     description:
@@ -104,6 +106,18 @@ options:
         attribute events. Without Docker the module still works and attributes by profile name.
     type: bool
     default: true
+  dest:
+    description:
+      - Keep RV(apparmor), RV(seccomp), RV(lost), RV(suspicious) and RV(cursor) in this JSON file, written
+        atomically (a temporary file beside it, renamed over it) when its content differs, and the task reports a
+        change.
+      - A write that fails (a full disk, a read-only file system, a directory that cannot be written) fails the
+        module with the file and the cause, and leaves the old file as it was.
+    type: path
+  dest_mode:
+    description: Permissions of O(dest) (octal, as a string).
+    type: str
+    default: "0640"
 notes:
   - Reading C(/var/log/audit), C(/dev/kmsg) and the system journal needs root (C(become=true)).
   - Without auditd, seccomp C(SCMP_ACT_LOG) records reach the kernel log rate-limited (RV(lost) then reports
@@ -226,6 +240,11 @@ suspicious:
       count: 2
       samples: ["type=USER_AVC msg=audit(1700000013.500:403): pid=600 uid=0 ... msg='apparmor=\"ALLOWED\" ...'"]
       profiles: [confine-web]
+dest:
+  description: The file the events were kept in (O(dest)).
+  returned: when O(dest) is given
+  type: str
+  sample: /var/lib/confine/web/events.v1.json
 stats:
   description: Records parsed, duplicates dropped, events filtered out, parser used for AppArmor records, lines
     counted as suspicious.
@@ -246,6 +265,7 @@ from ansible_collections.confine.docker.plugins.module_utils._events import (
     SyscallResolver,
     load_libapparmor,
 )
+from ansible_collections.confine.docker.plugins.module_utils._io import WriteError, atomic_write, read_text
 from ansible_collections.confine.docker.plugins.module_utils._sources import (
     SOURCES,
     auditd_running,
@@ -315,7 +335,44 @@ def run(module):
     result = collector.result()
     for entry in result["lost"]:
         module.warn("records were dropped (%s): %s" % (entry["kind"], entry["message"]))
-    return dict(changed=False, source=source, cursor=cursor, **result)
+    out = dict(changed=False, source=source, cursor=cursor, **result)
+    if params["dest"]:
+        keep(module, out)
+    return out
+
+
+# What the events file holds: what the review (profile_widen, the state's review inputs) reads back.
+KEPT = ("apparmor", "seccomp", "lost", "suspicious", "cursor")
+
+
+def events_text(result):
+    return json.dumps({key: result[key] for key in KEPT}, indent=4, sort_keys=True) + "\n"
+
+
+def file_mode(value):
+    try:
+        mode = int(str(value), 8)
+    except ValueError:
+        raise EventsError("dest_mode %r is not an octal file mode" % (value,)) from None
+    if not 0 <= mode <= 0o7777:
+        raise EventsError("dest_mode %r is not an octal file mode" % (value,))
+    return mode
+
+
+def keep(module, result):
+    """Write the events file ``dest`` when its content differs (not in check mode)."""
+    dest = module.params["dest"]
+    mode = file_mode(module.params["dest_mode"])
+    text = events_text(result)
+    old = read_text(dest)
+    result["dest"] = dest
+    if old == text:
+        return
+    result["changed"] = True
+    if module._diff:
+        result["diff"] = {"before": old or "", "after": text, "before_header": dest, "after_header": dest}
+    if not module.check_mode:
+        atomic_write(dest, text, mode=mode, makedirs=False)
 
 
 def main():
@@ -337,14 +394,16 @@ def main():
             "profile_prefix": {"type": "str", "default": "confine-"},
             "use_libapparmor": {"type": "bool", "default": True},
             "resolve_containers": {"type": "bool", "default": True},
+            "dest": {"type": "path"},
+            "dest_mode": {"type": "str", "default": "0640"},
         },
         required_if=[("source", "file", ("paths",))],
         supports_check_mode=True,
     )
     try:
         result = run(module)
-    except (EventsError, OSError) as exc:
-        module.fail_json(msg=str(exc), source=module.params["source"])
+    except (EventsError, WriteError, OSError) as exc:
+        module.fail_json(msg=str(exc), source=module.params["source"], dest=module.params["dest"])
     module.exit_json(**result)
 
 

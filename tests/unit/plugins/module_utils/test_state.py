@@ -649,7 +649,7 @@ def test_a_failure_mid_write_leaves_the_old_file(layout, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(_io.os, "replace", no_rename)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(_io.WriteError, match=r"cannot write .*state\.json.*: no space left on the file system"):
         _state.apply(layout, "rollback", target="baseline", backup=True)
     assert text_of(layout.state_file) == before
     # No temporary file and no backup of a write that did not happen.

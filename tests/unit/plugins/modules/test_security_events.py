@@ -141,3 +141,30 @@ def test_errors(host, tmp_path, args, message):
     args = json.loads(json.dumps(args).replace("@LOG@", str(log)))
     result = run(args)
     assert result["failed"] and message in result["msg"]
+
+
+def test_dest_keeps_the_events_file_check_real_check_real(host, tmp_path):
+    log = copy(tmp_path, "audit.log")
+    dest = tmp_path / "events.v1.json"
+    args = {"source": "file", "paths": [str(log)], "dest": str(dest)}
+    first = run(args, check_mode=True, diff=True)
+    assert not first["failed"] and first["changed"] and not dest.exists()
+    assert first["diff"]["before"] == "" and first["dest"] == str(dest)
+    second = run(args)
+    assert second["changed"] and oct(dest.stat().st_mode & 0o777) == "0o640"
+    kept = json.loads(dest.read_text())
+    assert sorted(kept) == ["apparmor", "cursor", "lost", "seccomp", "suspicious"]
+    assert (kept["apparmor"], kept["cursor"]) == (second["apparmor"], second["cursor"])
+    assert dest.read_text() == first["diff"]["after"]
+    assert run(args, check_mode=True)["changed"] is False
+    assert run(args)["changed"] is False
+    assert sorted(os.listdir(tmp_path)) == [
+        "audit.log", "events.v1.json"]
+
+
+def test_dest_in_a_missing_directory_and_a_bad_mode_are_clear_errors(host, tmp_path):
+    log = copy(tmp_path, "audit.log")
+    missing = run({"source": "file", "paths": [str(log)], "dest": str(tmp_path / "nope" / "events.v1.json")})
+    assert missing["failed"] and "directory %s does not exist" % (tmp_path / "nope") in missing["msg"]
+    bad = run({"source": "file", "paths": [str(log)], "dest": str(tmp_path / "e.json"), "dest_mode": "rw"})
+    assert bad["failed"] and "not an octal file mode" in bad["msg"] and not (tmp_path / "e.json").exists()
