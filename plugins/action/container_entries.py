@@ -6,20 +6,9 @@ target, so a bad entry stops the play before any task touches a host."""
 from __future__ import annotations
 
 from ansible.errors import AnsibleActionFail
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.confine.docker.plugins.module_utils._entries import (
-    EntryError,
-    entries_argument_spec,
-    validate_entries,
-)
-
-
-def schema_problems(containers):
-    """What the entry schema (module_utils/_entries.py) finds wrong with ``containers``."""
-    validator = ArgumentSpecValidator({"confine_containers": entries_argument_spec()})
-    return validator.validate({"confine_containers": containers}).error_messages
+from ansible_collections.confine.docker.plugins.module_utils._entries import EntryError, check_entries
 
 
 class ActionModule(ActionBase):
@@ -36,8 +25,7 @@ class ActionModule(ActionBase):
         if "containers" not in args:
             raise AnsibleActionFail("containers is required")
         try:
-            names = validate_entries(args["containers"], args.get("profile_prefix", "confine-"),
-                                     schema_problems(args["containers"]))
+            names = check_entries(args["containers"], args.get("profile_prefix", "confine-"))
         except EntryError as exc:
             raise AnsibleActionFail(str(exc)) from exc
         result.update(changed=False, names=names)

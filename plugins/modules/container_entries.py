@@ -19,6 +19,10 @@ description:
   - Every entry is checked against the one declaration of the entry schema (the options of C(confine_containers)
     in the roles' argument specs, docs/inventory.md) - required keys, unknown keys (in C(run), C(apparmor),
     C(seccomp), C(workload), C(health) and C(approve) too), types and choices.
+  - C(run) is checked against the argument spec of the installed C(community.docker.docker_container), read from
+    the module itself; the parameters the runbook owns (C(name), C(image), C(state), C(recreate), C(restart),
+    C(pull), the connection options) and the confinement (C(seccomp=), C(apparmor=), C(no-new-privileges) in
+    C(security_opts), C(privileged=true), C(comparisons.security_opts)) are refused, each named with the reason.
   - Runs as an action on the controller; run on a target on its own it does the same checks there.
 extends_documentation_fragment:
   - confine.docker.attributes.READ_ONLY
@@ -51,19 +55,8 @@ names:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-from ansible_collections.confine.docker.plugins.module_utils._entries import (
-    EntryError,
-    entries_argument_spec,
-    validate_entries,
-)
-
-
-def schema_problems(containers):
-    """What the entry schema (module_utils/_entries.py) finds wrong with ``containers``."""
-    validator = ArgumentSpecValidator({"confine_containers": entries_argument_spec()})
-    return validator.validate({"confine_containers": containers}).error_messages
+from ansible_collections.confine.docker.plugins.module_utils._entries import EntryError, check_entries
 
 
 def main():
@@ -75,8 +68,7 @@ def main():
         supports_check_mode=True,
     )
     try:
-        names = validate_entries(module.params["containers"], module.params["profile_prefix"],
-                                 schema_problems(module.params["containers"]))
+        names = check_entries(module.params["containers"], module.params["profile_prefix"])
     except EntryError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(changed=False, names=names)
