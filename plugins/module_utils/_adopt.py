@@ -69,7 +69,7 @@ def duration(nanoseconds):
 
 
 def _port_key(port):
-    number, _, proto = port.partition("/")
+    number, _sep, proto = port.partition("/")
     return number, proto or "tcp"
 
 
@@ -171,7 +171,7 @@ class _Mapper:
         for item in self.cfg("Env") or ():
             if item in image_env:
                 continue
-            key, _, value = item.partition("=")
+            key, _sep, value = item.partition("=")
             env[key] = value
         self.set("env", env)
         image_labels = (self.image or {}).get("Labels") or {}
@@ -329,7 +329,7 @@ class _Mapper:
         self.set("dns_opts", list(self.hc("DnsOptions") or []))
         hosts = {}
         for item in self.hc("ExtraHosts") or ():
-            host, _, address = item.partition(":")
+            host, _sep, address = item.partition(":")
             if host in hosts:
                 self.problems.append("extra host %r is given twice (etc_hosts takes one address per name)" % host)
             hosts[host] = address

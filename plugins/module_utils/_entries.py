@@ -6,7 +6,12 @@ A container's name becomes a directory under the state dir, a file name under th
 directories and part of a profile name (``<prefix><name>``), so it must be a Docker container name
 (``[a-zA-Z0-9][a-zA-Z0-9_.-]*``) that keeps all three valid: no ``/``, no ``..``, short enough.
 
-Plain Python, no Ansible imports.
+The options of an entry's ``run`` are those of the installed ``community.docker.docker_container``, read from that
+module's own argument spec (:func:`docker_container_spec`), minus the ones the runbook owns (RUNBOOK_OWNED, the
+connection options, the confinement).
+
+Plain Python: no Ansible imports at module level; :func:`docker_container_spec` and :func:`check_entries` import
+community.docker and Ansible's argument spec validator when called (the action plugin, the module, the tests).
 """
 
 from __future__ import annotations
@@ -102,10 +107,8 @@ def _read_docker_container_spec():
     return {
         "argument_spec": spec,
         "connection": sorted(common_api.DOCKER_COMMON_ARGS),
-        "mutually_exclusive": list(common_api.DOCKER_MUTUALLY_EXCLUSIVE) + list(captured.get("mutually_exclusive")
-                                                                               or []),
-        "required_together": list(common_api.DOCKER_REQUIRED_TOGETHER) + list(captured.get("required_together")
-                                                                             or []),
+        "mutually_exclusive": [*common_api.DOCKER_MUTUALLY_EXCLUSIVE, *(captured.get("mutually_exclusive") or [])],
+        "required_together": [*common_api.DOCKER_REQUIRED_TOGETHER, *(captured.get("required_together") or [])],
         "required_if": [list(rule) for rule in captured.get("required_if") or []],
         "required_one_of": list(captured.get("required_one_of") or []),
         "required_by": dict(captured.get("required_by") or {}),

@@ -270,9 +270,9 @@ def test_run_takes_the_installed_modules_parameters_except_the_runbooks():
 
 
 def test_security_opt_keys_in_both_separators():
-    assert [_entries.security_opt_key(o) for o in ("seccomp=x.json", "seccomp:x", "apparmor=p", "no-new-privileges",
-                                                  "no-new-privileges:true", "label=disable", "systempaths=unconfined",
-                                                  " Seccomp = x")] == [
+    options = ("seccomp=x.json", "seccomp:x", "apparmor=p", "no-new-privileges", "no-new-privileges:true",
+               "label=disable", "systempaths=unconfined", " Seccomp = x")
+    assert [_entries.security_opt_key(option) for option in options] == [
         "seccomp", "seccomp", "apparmor", "no-new-privileges", "no-new-privileges", "label", "systempaths", "seccomp"]
 
 
