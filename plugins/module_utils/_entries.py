@@ -6,12 +6,17 @@ A container's name becomes a directory under the state dir, a file name under th
 directories and part of a profile name (``<prefix><name>``), so it must be a Docker container name
 (``[a-zA-Z0-9][a-zA-Z0-9_.-]*``) that keeps all three valid: no ``/``, no ``..``, short enough.
 
-Plain Python, no Ansible imports at module level: :func:`check_entries` imports Ansible's argument spec validator
-when it is called (the module and the action plugin both have Ansible).
+The options of an entry's ``run`` are those of the installed ``community.docker.docker_container``, read from that
+module's own argument spec (:func:`docker_container_spec`), minus the ones the runbook owns (RUNBOOK_OWNED, the
+connection options, the confinement).
+
+Plain Python: no Ansible imports at module level; :func:`docker_container_spec` and :func:`check_entries` import
+community.docker and Ansible's argument spec validator when called (the action plugin, the module, the tests).
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 
 from ansible_collections.confine.docker.plugins.module_utils import _apparmor
@@ -35,34 +40,128 @@ def _strings(description):
 # it there, tests/unit/plugins/module_utils/test_entries.py checks that they are current), container_entries
 # validates with it before anything is written, and docs/inventory.md is checked against it.
 
-# The parameters of community.docker.docker_container the container role passes on (roles/container/tasks/main.yml),
-# with that module's types; the security options are the runbook's and not among them.
-RUN_OPTIONS = {
-    "command": _opt("raw", "Command of the container, a list or a string."),
-    "entrypoint": _strings("Entrypoint of the container."),
-    "env": _opt("dict", "Environment variables."),
-    "published_ports": _strings("Published ports, as C(docker run -p) takes them."),
-    "volumes": _strings("Volumes and bind mounts, as C(docker run -v) takes them."),
-    "capabilities": _strings("Capabilities added to Docker's default set (C(CAP_AUDIT_WRITE) is dropped unless "
-                             "named here)."),
-    "cap_drop": _strings("Capabilities dropped."),
-    "privileged": _opt("bool", "Run privileged (verify fails a privileged container)."),
-    "read_only": _opt("bool", "Mount the container's root filesystem read-only."),
-    "restart_policy": _opt("str", "Restart policy.", choices=["no", "on-failure", "always", "unless-stopped"]),
-    "user": _opt("str", "User (and group) the command runs as."),
-    "working_dir": _opt("str", "Working directory of the command."),
-    "networks": _opt("list", "Networks to connect, each a dict as C(community.docker.docker_container) takes it.",
-                     elements="dict"),
-    "network_mode": _opt("str", "Network mode (C(bridge), C(host), C(none), C(container:<name>), a network)."),
-    "tmpfs": _strings("tmpfs mounts (C(/path) or C(/path:options))."),
+# `run` takes the parameters of community.docker.docker_container, read from the installed module's own argument
+# spec (docker_container_spec), except those the runbook owns: the container role sets them itself
+# (roles/container/tasks/main.yml) and container_entries names them when an entry holds one.
+RUNBOOK_OWNED = {
+    "name": "the container's name is the entry's own 'name'",
+    "image": "the image is the entry's own 'image'",
+    "state": "the runbook runs the container (state: started) and decides when it stops",
+    "recreate": "the runbook decides when the container is recreated",
+    "restart": "the runbook decides when the container restarts",
+    "pull": "the image must already be on the host (pull: never)",
 }
+# The connection options of community.docker (docker_host, tls, ...) are the runbook's too: every stage talks to
+# the host's own engine (docker inspect, docker exec), so a container made through another would not be the one
+# the runbook confines and verifies.
+CONNECTION_REASON = "the runbook works on the host's own Docker engine, so the connection options are its own"
+# Security options whose key is the runbook's: the confinement it manages. Any other (label=..., systempaths=...)
+# is merged with the runbook's.
+OWNED_SECURITY_OPTS = ("seccomp", "apparmor", "no-new-privileges")
+
+
+def docker_container_spec():
+    """The argument spec of the installed ``community.docker.docker_container``, as that module builds it.
+
+    A dict with ``argument_spec`` (its parameters, the connection options included), ``connection`` (the names of
+    the connection options) and the constraints between parameters (``mutually_exclusive``, ``required_together``,
+    ``required_if``, ``required_one_of``, ``required_by``). Read by running the module's own ``run_module`` up to
+    the point where it creates its client, so that it is exactly what the module validates with; a new copy each
+    call. Imports community.docker (and so Ansible): only callers that may, the action plugin, the module and the
+    tests, call it.
+    """
+    if not _DOCKER_SPEC:
+        _DOCKER_SPEC.update(_read_docker_container_spec())
+    return _deep_copy(_DOCKER_SPEC)
+
+
+_DOCKER_SPEC = {}
+
+
+class _SpecRead(Exception):
+    pass
+
+
+def _read_docker_container_spec():
+    from ansible_collections.community.docker.plugins.module_utils import common_api
+    from ansible_collections.community.docker.plugins.module_utils.module_container import docker_api, module
+
+    captured = {}
+
+    def client(**kwargs):
+        captured.update(kwargs)
+        raise _SpecRead()
+
+    real = docker_api.AnsibleDockerClient
+    docker_api.AnsibleDockerClient = client
+    try:
+        module.run_module(docker_api.DockerAPIEngineDriver())
+    except _SpecRead:
+        pass
+    finally:
+        docker_api.AnsibleDockerClient = real
+    if "argument_spec" not in captured:
+        raise EntryError("could not read the argument spec of community.docker.docker_container")
+    spec = dict(common_api.DOCKER_COMMON_ARGS)
+    spec.update(captured["argument_spec"])
+    return {
+        "argument_spec": spec,
+        "connection": sorted(common_api.DOCKER_COMMON_ARGS),
+        "mutually_exclusive": [*common_api.DOCKER_MUTUALLY_EXCLUSIVE, *(captured.get("mutually_exclusive") or [])],
+        "required_together": [*common_api.DOCKER_REQUIRED_TOGETHER, *(captured.get("required_together") or [])],
+        "required_if": [list(rule) for rule in captured.get("required_if") or []],
+        "required_one_of": list(captured.get("required_one_of") or []),
+        "required_by": dict(captured.get("required_by") or {}),
+    }
+
+
+def owned_run_keys(spec=None):
+    """The parameters of docker_container an entry's ``run`` may not hold, each (aliases too) with the reason."""
+    spec = spec or docker_container_spec()
+    owned = dict(RUNBOOK_OWNED)
+    owned.update((name, CONNECTION_REASON) for name in spec["connection"])
+    for name, option in spec["argument_spec"].items():
+        for alias in option.get("aliases") or ():
+            if name in owned:
+                owned[alias] = owned[name]
+    return owned
+
+
+def run_spec(spec=None):
+    """The argument spec of an entry's ``run``: docker_container's parameters minus the runbook's, with the
+    module's constraints between them (those that name only parameters ``run`` takes)."""
+    spec = spec or docker_container_spec()
+    owned = owned_run_keys(spec)
+    options = {name: option for name, option in spec["argument_spec"].items() if name not in owned}
+    run = _opt("dict", RUN_DESCRIPTION, options=options)
+
+    def takes(names):
+        return all(name in options for name in names)
+
+    for key in ("mutually_exclusive", "required_together", "required_one_of"):
+        kept = [list(group) for group in spec[key] if takes(group)]
+        if kept:
+            run[key] = kept
+    required_if = [rule for rule in spec["required_if"] if takes([rule[0], *rule[2]])]
+    if required_if:
+        run["required_if"] = required_if
+    required_by = {name: list(needs) for name, needs in spec["required_by"].items() if takes([name, *needs])}
+    if required_by:
+        run["required_by"] = required_by
+    return run
+
+
+RUN_DESCRIPTION = ("Run options: parameters of C(community.docker.docker_container), passed on unchanged and checked "
+                   "by C(confine.docker.container_entries) against the installed module. The runbook owns C(name), "
+                   "C(image), C(state), C(recreate), C(restart), C(pull), the connection options and the "
+                   "confinement (docs/inventory.md).")
+
 
 ENTRY_OPTIONS = {
     "name": _opt("str", "Container name. Its AppArmor profile is C(<prefix><name>), its state directory "
                  "C(<state dir>/<name>/).", required=True),
     "image": _opt("str", "Image the container runs (it must be present on the host).", required=True),
-    "run": _opt("dict", "Run options, named as the parameters of C(community.docker.docker_container). The "
-                        "security options are the runbook's.", options=RUN_OPTIONS),
+    "run": _opt("dict", RUN_DESCRIPTION),
     "apparmor": _opt("dict", "Seed of the container's AppArmor profile, as the C(spec), C(src) or C(content) option "
                              "of C(confine.docker.apparmor_profile). Without it the profile starts from a spec with "
                              "no extra rules.", mutually_exclusive=[["spec", "src", "content"]],
@@ -98,16 +197,23 @@ ENTRY_OPTIONS = {
 ENTRY_ROLES = ("complain", "collect", "widen", "enforce", "verify", "rollback")
 
 
-def entries_argument_spec(description="The containers to confine (docs/inventory.md)."):
+def entries_argument_spec(description="The containers to confine (docs/inventory.md).", run=None):
     """The argument spec of ``confine_containers``: a list of entries as ENTRY_OPTIONS declares them.
+
+    ``run`` is the argument spec of the entries' ``run`` (:func:`run_spec`, which reads the installed
+    community.docker); without it ``run`` is any dict. The roles' ``meta/argument_specs.yml`` carry the form
+    without it (the collection is installed beside whichever community.docker the controller has), and
+    ``confine.docker.container_entries``, the first task of every stage, validates with the whole one.
 
     A new copy each time, and no ``default`` on the options that have ``options`` of their own: Ansible's
     validator fills a default dict in place with the suboptions of the first entry that lacks the key, and then
     checks the next entries against that (``None`` fails ``choices``, every key counts as given for
     ``mutually_exclusive``).
     """
-    return {"description": description, "type": "list", "elements": "dict", "required": True,
-            "options": _deep_copy(ENTRY_OPTIONS)}
+    options = _deep_copy(ENTRY_OPTIONS)
+    if run is not None:
+        options["run"] = _deep_copy(run)
+    return {"description": description, "type": "list", "elements": "dict", "required": True, "options": options}
 
 
 def _deep_copy(value):
@@ -140,26 +246,14 @@ def validate_name(name, prefix="confine-", where="confine_containers"):
     return name
 
 
-def schema_problems(containers):
-    """What Ansible's argument spec validator finds wrong with ``containers`` against :func:`entries_argument_spec`
-    (unknown keys, types, choices)."""
-    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator  # pylint: disable=import-outside-toplevel
-
-    validator = ArgumentSpecValidator({"confine_containers": entries_argument_spec()})
-    return validator.validate({"confine_containers": containers}).error_messages
-
-
-def check_entries(containers, prefix="confine-"):
-    """:func:`validate_entries` with the schema's problems: what the module and the action plugin run."""
-    return validate_entries(containers, prefix, schema_problems(containers))
-
-
-def validate_entries(containers, prefix="confine-", schema_problems=()):
+def validate_entries(containers, prefix="confine-", schema_problems=(), docker_spec=None):
     """Validate ``confine_containers``; return the names in order. Raises EntryError with every problem found.
 
     ``schema_problems`` are what Ansible's argument spec validator found against :func:`entries_argument_spec`
-    (unknown keys, types, choices); the callers, which may import Ansible, pass them in and they are reported
-    first, with the names' problems.
+    (types, choices, unknown keys outside ``run``); the callers, which may import Ansible, pass them in and they are
+    reported first, with the names' problems. ``docker_spec`` (:func:`docker_container_spec`) lets each entry's
+    ``run`` be checked for keys docker_container does not have; without it only the runbook's own keys and the
+    confinement are checked there. :func:`check_entries` does all of it.
     """
     if not isinstance(prefix, str):
         raise EntryError("confine_profile_prefix must be a string, got %r" % (prefix,))
@@ -184,9 +278,75 @@ def validate_entries(containers, prefix="confine-", schema_problems=()):
         image = entry.get("image")
         if image is not None and (not isinstance(image, str) or not image.strip()):
             problems.append("%s (%s): image must be a non-empty string" % (where, name))
+        problems.extend(run_problems(entry.get("run"), "%s (%s)" % (where, name), docker_spec))
     if problems:
         raise EntryError("; ".join(problems))
     return names
+
+
+def run_problems(run, where, docker_spec=None):
+    """What is wrong with an entry's ``run`` beyond types: keys the runbook owns, keys docker_container does not
+    have (with ``docker_spec``), and confinement the entry tries to set itself."""
+    if not isinstance(run, dict):
+        return []  # absent, or a type error the schema reports
+    problems = []
+    owned = owned_run_keys(docker_spec) if docker_spec else RUNBOOK_OWNED
+    for key in sorted(set(run) & set(owned)):
+        problems.append("%s: run.%s is the runbook's: %s" % (where, key, owned[key]))
+    if docker_spec:
+        known = set()
+        for name, option in docker_spec["argument_spec"].items():
+            known.update([name, *(option.get("aliases") or ())])
+        for key in sorted(set(run) - known - set(owned)):
+            close = difflib.get_close_matches(str(key), sorted(known - set(owned)), n=1)
+            problems.append("%s: run.%s is not a parameter of community.docker.docker_container%s"
+                            % (where, key, " (did you mean %r?)" % close[0] if close else ""))
+    for item in run.get("security_opts") or ():
+        key = security_opt_key(item)
+        if key in OWNED_SECURITY_OPTS:
+            problems.append("%s: run.security_opts %r is the runbook's: it sets %s for each stage (the other security "
+                            "options, label= and systempaths=, are merged with its own)" % (where, item, key))
+    if run.get("privileged") is True:
+        problems.append("%s: run.privileged: true is refused: Docker runs a privileged container without seccomp "
+                        "and with every capability and device, and verify fails it; give the container the "
+                        "capabilities and devices it needs instead" % where)
+    comparisons = run.get("comparisons")
+    if isinstance(comparisons, dict) and "security_opts" in comparisons:
+        problems.append("%s: run.comparisons.security_opts is the runbook's: it compares them strictly" % where)
+    return problems
+
+
+def security_opt_key(option):
+    """The key of a Docker security option: ``seccomp`` of ``seccomp=x`` and of the old ``seccomp:x`` form,
+    ``no-new-privileges`` of ``no-new-privileges`` and ``no-new-privileges:true``."""
+    text = str(option).strip()
+    return re.split(r"[=:]", text, maxsplit=1)[0].strip().lower()
+
+
+_RUN_UNSUPPORTED = re.compile(r"^(confine_containers\.run\.[^ ,]+(, |\. ))+Supported parameters include: ")
+
+
+def schema_problems(containers, docker_spec=None):
+    """What Ansible's argument spec validator finds wrong with ``containers`` against the entry schema, ``run``
+    against ``docker_spec`` (by default the installed docker_container's, :func:`docker_container_spec`).
+
+    An unknown key of ``run`` is left to :func:`validate_entries`, which names it per entry with a suggestion; the
+    validator's own message lists the module's hundred parameters."""
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator  # pylint: disable=import-outside-toplevel
+
+    if docker_spec is None:
+        docker_spec = docker_container_spec()
+    validator = ArgumentSpecValidator({"confine_containers": entries_argument_spec(run=run_spec(docker_spec))})
+    messages = validator.validate({"confine_containers": containers}).error_messages
+    return [message for message in messages if not _RUN_UNSUPPORTED.match(message)]
+
+
+def check_entries(containers, prefix="confine-"):
+    """Validate ``confine_containers`` against the whole schema (``run`` against the installed docker_container's
+    argument spec); return the names. Raises EntryError. For the callers that may import Ansible (the
+    ``container_entries`` action plugin and module)."""
+    docker_spec = docker_container_spec()
+    return validate_entries(containers, prefix, schema_problems(containers, docker_spec), docker_spec)
 
 
 def _cap_names(values):

@@ -19,6 +19,10 @@ description:
   - Every entry is checked against the one declaration of the entry schema (the options of C(confine_containers)
     in the roles' argument specs, docs/inventory.md) - required keys, unknown keys (in C(run), C(apparmor),
     C(seccomp), C(workload), C(health) and C(approve) too), types and choices.
+  - C(run) is checked against the argument spec of the installed C(community.docker.docker_container), read from
+    the module itself; the parameters the runbook owns (C(name), C(image), C(state), C(recreate), C(restart),
+    C(pull), the connection options) and the confinement (C(seccomp=), C(apparmor=), C(no-new-privileges) in
+    C(security_opts), C(privileged=true), C(comparisons.security_opts)) are refused, each named with the reason.
   - Runs as an action on the controller; run on a target on its own it does the same checks there.
 extends_documentation_fragment:
   - confine.docker.attributes.READ_ONLY

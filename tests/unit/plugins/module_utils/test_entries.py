@@ -114,15 +114,17 @@ def open_text(path):
         return handle.read()
 
 
-def test_the_container_role_passes_on_exactly_the_declared_run_options():
+def test_the_container_role_passes_run_through_and_sets_only_the_runbooks_keys():
     with open(os.path.join(ROOT, "roles", "container", "tasks", "main.yml"), encoding="utf-8") as handle:
-        task = yaml.safe_load(handle)[0]["community.docker.docker_container"]
-    passed = {name for name, value in task.items() if "container_item.run." in str(value)}
-    # cap_drop goes through the cap_drop filter, which reads run.cap_drop (and run.capabilities).
-    passed.add("cap_drop")
-    assert passed == set(_entries.RUN_OPTIONS)
-    for name in passed - {"cap_drop"}:
-        assert "container_item.run.%s " % name in task[name], name
+        task = yaml.safe_load(handle)[0]
+    # The entry's run, unchanged, as the module's parameters; the task's own keys override them.
+    assert task["module_defaults"] == {"community.docker.docker_container": "{{ container_item.run | default({}) }}"}
+    params = task["community.docker.docker_container"]
+    assert set(params) == set(_entries.RUNBOOK_OWNED) - {"restart"} | {"security_opts", "comparisons", "cap_drop"}
+    # The merged keys start from the entry's own.
+    assert "container_item.run.security_opts" in params["security_opts"]
+    assert "container_item.run.comparisons" in params["comparisons"]
+    assert "confine.docker.cap_drop" in params["cap_drop"]
 
 
 def inventory_table():
@@ -151,9 +153,31 @@ def test_docs_inventory_describes_the_declared_schema():
 
 
 SCHEMA_ERRORS = [
-    ({"run": {"command": ["true"], "colour": "red"}}, "confine_containers.run.colour"),
+    ({"run": {"command": ["true"], "colour": "red"}},
+     "confine_containers[0] (web): run.colour is not a parameter of community.docker.docker_container"),
+    ({"run": {"comand": ["true"]}}, "run.comand is not a parameter of community.docker.docker_container "
+                                    "(did you mean 'command'?)"),
     ({"run": {"restart_policy": "sometimes"}}, "value of restart_policy must be one of"),
     ({"run": {"privileged": "maybe"}}, "privileged"),
+    ({"run": {"mounts": [{"source": "/srv", "type": "bind"}]}}, "missing required arguments: target"),
+    ({"run": {"mounts": [{"target": "/srv", "type": "nfs"}]}}, "value of type must be one of"),
+    ({"run": {"healthcheck": {"test": ["CMD", "true"], "retries": "often"}}}, "retries"),
+    ({"run": {"log_options": {"max-size": "1m"}}}, "missing parameter(s) required by 'log_options': log_driver"),
+    ({"run": {"networks": [{"aliases": ["a"]}]}}, "missing required arguments: name"),
+    ({"run": {"state": "absent"}}, "run.state is the runbook's: the runbook runs the container"),
+    ({"run": {"image": "other"}}, "run.image is the runbook's: the image is the entry's own 'image'"),
+    ({"run": {"pull": "always"}}, "run.pull is the runbook's"),
+    ({"run": {"docker_host": "tcp://elsewhere:2375"}}, "run.docker_host is the runbook's: the runbook works on the "
+                                                       "host's own Docker engine"),
+    ({"run": {"docker_url": "tcp://elsewhere:2375"}}, "run.docker_url is the runbook's"),
+    ({"run": {"security_opts": ["label=disable", "seccomp=unconfined"]}},
+     "run.security_opts 'seccomp=unconfined' is the runbook's"),
+    ({"run": {"security_opts": ["apparmor:unconfined"]}}, "run.security_opts 'apparmor:unconfined' is the runbook's"),
+    ({"run": {"security_opts": ["no-new-privileges"]}}, "run.security_opts 'no-new-privileges' is the runbook's"),
+    ({"run": {"security_opts": ["no-new-privileges:false"]}},
+     "run.security_opts 'no-new-privileges:false' is the runbook's"),
+    ({"run": {"privileged": True}}, "run.privileged: true is refused"),
+    ({"run": {"comparisons": {"security_opts": "ignore"}}}, "run.comparisons.security_opts is the runbook's"),
     ({"colour": "red"}, "confine_containers.colour"),
     ({"apparmor": {"spec": {}, "content": "profile x {}"}}, "mutually exclusive: spec|src|content"),
     ({"seccomp": {"deny": ["mount"], "base_profile": "x"}}, "confine_containers.seccomp.base_profile"),
@@ -171,13 +195,42 @@ def test_the_schema_refuses_unknown_keys_types_and_choices_everywhere(extra, mes
         _entries.check_entries(entries)
 
 
+def test_an_unknown_run_key_is_named_once_without_the_modules_hundred_parameters():
+    with pytest.raises(EntryError) as raised:
+        _entries.check_entries([{"name": "web", "image": "nginx", "run": {"colour": "red", "flavour": "x"}}])
+    message = str(raised.value)
+    assert "Supported parameters" not in message
+    assert message.count("run.colour") == 1 and message.count("run.flavour") == 1
+
+
+def test_the_runbooks_own_keys_are_refused_without_the_docker_spec_too():
+    # validate_entries alone (no Ansible): the runbook's keys and the confinement are still refused.
+    with pytest.raises(EntryError, match=re.escape("run.recreate is the runbook's")):
+        validate_entries([{"name": "web", "image": "nginx", "run": {"recreate": True}}])
+    with pytest.raises(EntryError, match=re.escape("run.privileged: true is refused")):
+        validate_entries([{"name": "web", "image": "nginx", "run": {"privileged": True}}])
+
+
+EVERY_KIND_OF_RUN = {
+    "command": "nginx -g 'daemon off;'", "entrypoint": ["/bin/sh", "-c"], "env": {"A": "1"},
+    "published_ports": ["127.0.0.1:8080:80"], "volumes": ["/srv:/srv:ro"], "capabilities": ["net_bind_service"],
+    "cap_drop": ["ALL"], "privileged": False, "read_only": True, "restart_policy": "no", "user": "101:101",
+    "working_dir": "/srv", "networks": [{"name": "front", "aliases": ["web"]}], "network_mode": "bridge",
+    "tmpfs": ["/run"],
+    # beyond the hand-kept list the schema had before it read the module's own spec
+    "mounts": [{"target": "/data", "source": "data", "type": "volume"}], "labels": {"tier": "front"},
+    "memory": "256m", "cpus": 0.5, "pids_limit": 100, "shm_size": "64m", "ulimits": ["nofile:1024:2048"],
+    "sysctls": {"net.ipv4.ip_unprivileged_port_start": "0"}, "devices": ["/dev/fuse:/dev/fuse:rwm"],
+    "log_driver": "json-file", "log_options": {"max-size": "1m"}, "hostname": "web", "dns_servers": ["9.9.9.9"],
+    "etc_hosts": {"db": "10.0.0.2"}, "groups": ["adm"], "stop_signal": "SIGQUIT", "init": True,
+    "healthcheck": {"test": ["CMD", "true"], "interval": "30s", "retries": 3},
+    "security_opts": ["label=disable", "systempaths=unconfined"], "comparisons": {"env": "strict"},
+    "ports": ["8081:81"], "detach": True,
+}
+
+
 def test_the_schema_takes_every_documented_key():
-    entry = {"name": "web", "image": "nginx",
-             "run": {"command": "nginx -g 'daemon off;'", "entrypoint": ["/bin/sh", "-c"], "env": {"A": "1"},
-                     "published_ports": ["127.0.0.1:8080:80"], "volumes": ["/srv:/srv:ro"],
-                     "capabilities": ["net_bind_service"], "cap_drop": ["ALL"], "privileged": False,
-                     "read_only": True, "restart_policy": "no", "user": "101:101", "working_dir": "/srv",
-                     "networks": [{"name": "front"}], "network_mode": "bridge", "tmpfs": ["/run"]},
+    entry = {"name": "web", "image": "nginx", "run": EVERY_KIND_OF_RUN,
              "apparmor": {"spec": {"filesystem": {"read_only_paths": ["/etc/**"]}}},
              "seccomp": {"base": "docker_default", "allow": ["mkdir"], "deny": ["mount"], "drop_groups": ["debug"]},
              "workload": {"commands": [["true"], "echo hi"], "probes": ["http://127.0.0.1:8080/"], "min_observe": 3},
@@ -187,17 +240,54 @@ def test_the_schema_takes_every_documented_key():
     assert _entries.check_entries([entry]) == ["web"]
     # Every call gets a new copy of the declaration: the validator may change the one it is given.
     assert _entries.entries_argument_spec() is not _entries.entries_argument_spec()
-    assert _entries.entries_argument_spec()["options"]["run"]["options"] is not _entries.RUN_OPTIONS
+    run = _entries.run_spec()
+    assert _entries.entries_argument_spec(run=run)["options"]["run"] is not run
+    assert _entries.docker_container_spec() is not _entries.docker_container_spec()
+
+
+def test_run_takes_the_installed_modules_parameters_except_the_runbooks():
+    from ansible_collections.community.docker.plugins.module_utils.module_container import base
+
+    spec = _entries.docker_container_spec()
+    run = _entries.run_spec(spec)["options"]
+    # Every option group the module declares for the Docker API is there, with the module's own types ...
+    for group in base.OPTIONS:
+        for option in group.options:
+            if option.not_an_ansible_option or option.name in _entries.RUNBOOK_OWNED:
+                continue
+            assert option.name in run, option.name
+            assert run[option.name]["type"] == option.ansible_type, option.name
+    # ... and the module's own parameters of run_module, but not the runbook's or the connection's.
+    assert {"comparisons", "cleanup", "keep_volumes", "image_comparison", "removal_wait_timeout"} <= set(run)
+    assert not set(run) & set(_entries.owned_run_keys(spec))
+    assert {"docker_host", "tls", "validate_certs", "name", "image", "state", "pull"} <= set(spec["argument_spec"])
+    assert _entries.run_spec(spec)["required_by"]["restart_retries"] == ["restart_policy"]
+
+
+def test_security_opt_keys_in_both_separators():
+    options = ("seccomp=x.json", "seccomp:x", "apparmor=p", "no-new-privileges", "no-new-privileges:true",
+               "label=disable", "systempaths=unconfined", " Seccomp = x")
+    assert [_entries.security_opt_key(option) for option in options] == [
+        "seccomp", "seccomp", "apparmor", "no-new-privileges", "no-new-privileges", "label", "systempaths", "seccomp"]
 
 
 def test_entries_that_lack_an_option_do_not_inherit_another_entrys():
     # Ansible's validator fills a shared default dict in place; the schema declares none, so the second and third
     # entries are judged on what they hold.
     entries = [{"name": "a", "image": "x", "apparmor": {"spec": {}}, "health": {"url": "http://a/"},
-                "run": {"restart_policy": "always"}},
+                "run": {"restart_policy": "always", "mounts": [{"target": "/a", "type": "tmpfs"}]}},
                {"name": "b", "image": "x"},
                {"name": "c", "image": "x", "apparmor": {"content": "profile c {}"}, "health": {"command": ["true"]}}]
     assert _entries.schema_problems(entries) == []
+    assert _entries.check_entries(entries) == ["a", "b", "c"]
     for role in _entries.ENTRY_ROLES:
         validator = ArgumentSpecValidator({"confine_containers": role_entry_spec(role)})
         assert validator.validate({"confine_containers": entries}).error_messages == [], role
+
+
+def test_docs_inventory_names_every_key_the_runbook_owns_in_run():
+    with open(os.path.join(ROOT, "docs", "inventory.md"), encoding="utf-8") as handle:
+        section = handle.read().split("### Run options (`run`)", 1)[1].split("\n### ", 1)[0]
+    named = {word.rstrip("=:") for word in re.findall(r"`([a-z_.=:-]+)", section)}
+    missing = (set(_entries.RUNBOOK_OWNED) | set(_entries.OWNED_SECURITY_OPTS) | {"privileged", "docker_host"}) - named
+    assert not missing, "docs/inventory.md's run section does not name %s" % sorted(missing)

@@ -22,7 +22,12 @@ def test_valid_entries_give_their_names_and_change_nothing():
 
 
 @pytest.mark.parametrize("entry, message", [
-    (dict(WEB, run={"colour": "red"}), "confine_containers.run.colour. Supported parameters include: cap_drop"),
+    (dict(WEB, run={"colour": "red"}), "confine_containers[0] (web): run.colour is not a parameter of "
+                                       "community.docker.docker_container"),
+    (dict(WEB, run={"healthcheck": {"test": ["CMD", "true"], "retries": "often"}}), "retries"),
+    (dict(WEB, run={"security_opts": ["seccomp=unconfined"]}),
+     "run.security_opts 'seccomp=unconfined' is the runbook's"),
+    (dict(WEB, run={"state": "absent"}), "run.state is the runbook's"),
     (dict(WEB, run={"read_only": "sometimes"}), "read_only"),
     ({"name": "web"}, "missing required arguments: image"),
     (dict(WEB, name="../escape"), "not a container name"),
