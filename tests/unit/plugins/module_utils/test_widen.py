@@ -11,7 +11,6 @@ import pytest
 
 from ansible_collections.confine.docker.plugins.action.apparmor_profile import render_profile
 from ansible_collections.confine.docker.plugins.module_utils import _seccomp, _widen
-from ansible_collections.confine.docker.plugins.module_utils._events import Collector, SyscallResolver
 from ansible_collections.confine.docker.plugins.module_utils._widen import WidenError
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "events")
@@ -25,13 +24,9 @@ LOG_PROFILE = {"defaultAction": "SCMP_ACT_LOG", "architectures": ["SCMP_ARCH_X86
                "syscalls": [{"names": ["read", "write", "exit_group"], "action": "SCMP_ACT_ALLOW"}]}
 
 
-@pytest.fixture(scope="module")
-def events():
-    collector = Collector(resolver=SyscallResolver())
-    with open(os.path.join(FIXTURES, "audit.log"), encoding="utf-8") as handle:
-        for line in handle:
-            collector.feed_line(line.rstrip("\n"))
-    return collector.result()
+@pytest.fixture()
+def events(audit_events):
+    return audit_events
 
 
 def event(**fields):

@@ -17,7 +17,6 @@ from _harness import run_module
 from ansible.module_utils import basic
 
 from ansible_collections.confine.docker.plugins.module_utils import _io
-from ansible_collections.confine.docker.plugins.module_utils._events import Collector, SyscallResolver
 from ansible_collections.confine.docker.plugins.modules import (
     apparmor_profile,
     container_state,
@@ -171,13 +170,9 @@ def test_seccomp_profile_keeps_the_old_profile_and_leaves_no_backup(tmp_path, fa
 
 # --- profile_widen with a dest ----------------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def events():
-    collector = Collector(resolver=SyscallResolver())
-    with open(os.path.join(EVENTS, "audit.log"), encoding="utf-8") as handle:
-        for line in handle:
-            collector.feed_line(line.rstrip("\n"))
-    return dict(collector.result(), changed=False, source="file", cursor={})
+@pytest.fixture()
+def events(audit_events):
+    return dict(audit_events, changed=False, source="file", cursor={})
 
 
 @pytest.mark.parametrize("kind", FAULTS)

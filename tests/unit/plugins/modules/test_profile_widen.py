@@ -10,7 +10,6 @@ import shutil
 import pytest
 from _harness import run_module
 
-from ansible_collections.confine.docker.plugins.module_utils._events import Collector, SyscallResolver
 from ansible_collections.confine.docker.plugins.modules import profile_widen
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "events")
@@ -19,13 +18,9 @@ LOG_PROFILE = {"defaultAction": "SCMP_ACT_LOG", "syscalls": [{"names": ["read", 
 TEXT = "#include <tunables/global>\nprofile confine-web flags=(complain) {\n  #include <abstractions/base>\n}\n"
 
 
-@pytest.fixture(scope="module")
-def events():
-    collector = Collector(resolver=SyscallResolver())
-    with open(os.path.join(FIXTURES, "audit.log"), encoding="utf-8") as handle:
-        for line in handle:
-            collector.feed_line(line.rstrip("\n"))
-    return dict(collector.result(), changed=False, source="file", cursor={})
+@pytest.fixture()
+def events(audit_events):
+    return dict(audit_events, changed=False, source="file", cursor={})
 
 
 run = functools.partial(run_module, profile_widen.main)
