@@ -31,12 +31,12 @@ import math
 import os
 import re
 
-from ansible_collections.confine.docker.plugins.module_utils import _io
+from ansible_collections.confine.docker.plugins.module_utils import _io, _mechanisms
 
 SCHEMA = 2
 STATE_FILE = "state.json"
 MODES = ("complain", "enforce", "baseline", "unconfined")
-MECHANISMS = ("apparmor", "seccomp")
+MECHANISMS = _mechanisms.NAMES
 TARGETS = ("previous", "baseline", "unconfined")
 # Where a rollback sends a container: its last good version, Docker's baseline, no confinement, or nowhere (its
 # current version already passed verify).
@@ -346,68 +346,31 @@ class Layout:
         return names
 
 
-# Seeds of an entry's AppArmor profile that the runbook installs as written and never widens (docs/inventory.md):
-# a profile file or text whose rules it does not know, so no new rule can be judged against them.
-OPAQUE_SEEDS = ("src", "content")
-
-
-def apparmor_seed(entry):
-    """How an entry seeds its AppArmor profile: ``spec`` (versioned in apparmor.v<N>.json and widened by the trial),
-    ``src`` or ``content`` (opaque: installed as written, never widened, no version files)."""
-    seed = (entry or {}).get("apparmor") or {}
-    for kind in OPAQUE_SEEDS:
-        if seed.get(kind) is not None:
-            return kind
-    return "spec"
-
-
 def mechanisms(entry=None, apparmor=True, seccomp=True):
     """``(enabled, versioned)``: the enabled mechanisms, and those whose profile has version files (an opaque
     AppArmor seed has none). Without ``entry`` every enabled mechanism is taken to have them."""
-    enabled = [kind for kind, on in zip(MECHANISMS, (apparmor, seccomp)) if on]
-    opaque = entry is not None and apparmor_seed(entry) in OPAQUE_SEEDS
-    return enabled, [kind for kind in enabled if not (kind == "apparmor" and opaque)]
-
-
-def compact_json(value):
-    """``value | to_json(sort_keys=true, separators=[',', ':'])``: the form Docker is given a seccomp profile in."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    on = _mechanisms.switches(apparmor=apparmor, seccomp=seccomp)
+    return _mechanisms.enabled(on), _mechanisms.versioned(entry, on)
 
 
 def security_opts(mode, profile, apparmor=True, seccomp=True, seccomp_profile=None):
-    """The ``security_opts`` a container runs with in ``mode``.
+    """The ``security_opts`` a container runs with in ``mode`` (:func:`_mechanisms.security_opts`).
 
     complain, enforce: its own AppArmor profile (when ``apparmor``), its seccomp profile's JSON (when ``seccomp``)
     and no-new-privileges. In complain mode a seccomp profile that is not known yet (check mode) is left out.
     baseline: ``apparmor=docker-default`` on AppArmor hosts, Docker's default seccomp (no option).
     unconfined: neither AppArmor nor seccomp (the diagnostic rollback).
     """
-    if mode == "unconfined":
-        return ["apparmor=unconfined", "seccomp=unconfined"]
-    if mode == "baseline":
-        return ["apparmor=docker-default"] if apparmor else []
-    if mode not in ("complain", "enforce"):
+    if mode not in MODES:
         raise ValueError("no security options for mode %r (one of %s)" % (mode, ", ".join(MODES)))
-    opts = ["apparmor=" + profile] if apparmor else []
-    if seccomp:
-        if seccomp_profile is not None:
-            if not isinstance(seccomp_profile, dict):
-                raise ValueError("the seccomp profile must be a JSON object, got %s" % type(seccomp_profile).__name__)
-            opts.append("seccomp=" + compact_json(seccomp_profile))
-        elif mode == "enforce":
-            raise ValueError("the enforcing seccomp profile of %s is needed for its security options" % profile)
-    opts.append("no-new-privileges:true")
-    return opts
+    results = {"seccomp": {"profile": seccomp_profile}} if seccomp_profile is not None else {}
+    return _mechanisms.security_opts(mode, {"profile": profile}, _mechanisms.switches(apparmor=apparmor,
+                                                                                      seccomp=seccomp), results)
 
 
 def runs_under(mode, layout, apparmor=True, seccomp=True):
     """What state.json records as the container's AppArmor profile and seccomp file in ``mode``."""
-    if mode == "unconfined":
-        return {"apparmor": "unconfined", "seccomp": "unconfined"}
-    if mode == "baseline":
-        return {"apparmor": "docker-default" if apparmor else None, "seccomp": "docker-default"}
-    return {"apparmor": layout.profile if apparmor else None,
-            "seccomp": layout.seccomp_file if seccomp else "docker-default" if mode == "enforce" else None}
+    return _mechanisms.runs_under(mode, layout, _mechanisms.switches(apparmor=apparmor, seccomp=seccomp))
 
 
 # --- transitions ------------------------------------------------------------------------------------------------

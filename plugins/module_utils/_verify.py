@@ -20,6 +20,7 @@ import os
 import re
 import shlex
 
+from ansible_collections.confine.docker.plugins.module_utils import _mechanisms
 from ansible_collections.confine.docker.plugins.module_utils._events import (
     ALL_FORMS,
     Collector,
@@ -842,6 +843,40 @@ def check_denied(events, since, source, error=None, lost=()):
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def _apparmor_check(expected, inspect, facts, status, running):
+    del facts, status, running
+    return check_apparmor(inspect, expected["apparmor"])
+
+
+def _apparmor_kernel_check(expected, inspect, facts, status, running):
+    del inspect, status
+    if not running:
+        return None
+    return check_apparmor_kernel(facts.get("attr_text"), expected["apparmor"], expected["apparmor_mode"],
+                                 facts.get("attr_file"))
+
+
+def _seccomp_check(expected, inspect, facts, status, running):
+    del status, running
+    return check_seccomp(inspect, expected["seccomp"], facts.get("seccomp_profile"), facts.get("seccomp_error"))
+
+
+def _seccomp_kernel_check(expected, inspect, facts, status, running):
+    del expected, inspect, facts
+    return check_seccomp_kernel(status) if running else None
+
+
+# The checks the mechanisms own (``Mechanism.verify_checks``), by name: each takes the entry's expectations, the
+# container's inspect, the gathered facts, its parsed /proc status and whether it runs; None when it does not apply
+# (the kernel's view of a container that is not running).
+MECHANISM_CHECKS = {
+    "apparmor": _apparmor_check,
+    "apparmor_kernel": _apparmor_kernel_check,
+    "seccomp": _seccomp_check,
+    "seccomp_kernel": _seccomp_kernel_check,
+}
+
+
 def evaluate(expected, facts):
     """All checks of one container.
 
@@ -859,19 +894,13 @@ def evaluate(expected, facts):
         running = check_running(inspect)
         checks.append(running)
         status = parse_status(facts.get("status_text")) if running["passed"] else {}
-        if expected["apparmor"] is not None:
-            checks.append(check_apparmor(inspect, expected["apparmor"]))
-            if running["passed"]:
-                attr = facts.get("attr_text")
-                checks.append(
-                    check_apparmor_kernel(attr, expected["apparmor"], expected["apparmor_mode"], facts.get("attr_file"))
-                )
-        if expected["seccomp"] is not None:
-            checks.append(
-                check_seccomp(inspect, expected["seccomp"], facts.get("seccomp_profile"), facts.get("seccomp_error"))
-            )
-            if running["passed"]:
-                checks.append(check_seccomp_kernel(status))
+        # Each mechanism's checks, in registry order, for the mechanisms the entry expects a profile of.
+        for mechanism in _mechanisms.REGISTRY.values():
+            if expected.get(mechanism.name) is not None:
+                for check in mechanism.verify_checks:
+                    outcome = MECHANISM_CHECKS[check](expected, inspect, facts, status, running["passed"])
+                    if outcome is not None:
+                        checks.append(outcome)
         checks.append(check_privileged(inspect, expected["privileged"]))
         if expected["no_new_privileges"]:
             checks.append(check_no_new_privileges(inspect, status if running["passed"] else None))

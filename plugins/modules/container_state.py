@@ -242,6 +242,14 @@ mechanisms:
   type: list
   elements: str
   sample: [apparmor, seccomp]
+expectations:
+  description:
+    - What C(confine.docker.container_verify) expects of the container's mechanisms (the keys of a verify entry
+      each mechanism's checks read) - C(apparmor), its profile name or null when AppArmor is off; C(seccomp), its
+      deployed profile file or null when seccomp is off.
+  returned: success
+  type: dict
+  sample: {apparmor: confine-web, seccomp: /etc/docker/seccomp/confine-web.json}
 opaque:
   description:
     - The enabled mechanisms whose profile is the entry's own and is never widened (C(apparmor) for an
@@ -279,7 +287,9 @@ rollback_report:
   type: str
   sample: to version 2, its last good one
 state_error:
-  description: True when the task failed because state.json cannot be read (RV(names) is returned then too).
+  description:
+    - True when the task failed because state.json cannot be read (RV(names) and RV(expectations) are returned
+      then too).
   returned: on that failure
   type: bool
 path:
@@ -297,7 +307,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.confine.docker.plugins.module_utils import _state
+from ansible_collections.confine.docker.plugins.module_utils import _mechanisms, _state
 from ansible_collections.confine.docker.plugins.module_utils._entries import EntryError, validate_name
 from ansible_collections.confine.docker.plugins.module_utils._io import ReadError, WriteError, read_text
 
@@ -305,6 +315,12 @@ from ansible_collections.confine.docker.plugins.module_utils._io import ReadErro
 def _layout(params):
     return _state.Layout(params["name"], params["state_dir"], params["profile_prefix"], params["apparmor_dir"],
                          params["seccomp_dir"])
+
+
+def _expectations(params, layout):
+    """What container_verify expects of the enabled mechanisms of the container (its RV(expectations))."""
+    on = _mechanisms.switches(apparmor=params["apparmor"], seccomp=params["seccomp"])
+    return _mechanisms.expectations(layout.names(), on)
 
 
 def _kinds(params):
@@ -409,7 +425,7 @@ def run(module):
                                                              params["apparmor"])
     enabled, versioned = _state.mechanisms(params["entry"], params["apparmor"], params["seccomp"])
     result.update(mechanisms=enabled, opaque=[kind for kind in enabled if kind not in versioned],
-                  next_round=_state.next_round(after))
+                  expectations=_expectations(params, layout), next_round=_state.next_round(after))
     if params["entry"] is not None:
         seed = _state.seed_hash(params["entry"])
         trial_version = _state.trial_version(after, seed)
@@ -468,7 +484,9 @@ def main():
         result = run(module)
     except _state.StateError as exc:
         # The names do not depend on the state: a caller that goes on without it (verify) still has them.
-        module.fail_json(msg=str(exc), path=exc.path, state_error=True, names=_layout(params).names())
+        layout = _layout(params)
+        module.fail_json(msg=str(exc), path=exc.path, state_error=True, names=layout.names(),
+                         expectations=_expectations(params, layout))
     except _state.TransitionRefused as exc:
         module.fail_json(msg=str(exc), refused=True)
     except EntryError as exc:

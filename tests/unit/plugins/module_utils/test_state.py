@@ -13,7 +13,7 @@ import pytest
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
 
-from ansible_collections.confine.docker.plugins.module_utils import _io, _state
+from ansible_collections.confine.docker.plugins.module_utils import _io, _mechanisms, _state
 from ansible_collections.confine.docker.plugins.module_utils._state import State, StateError, TransitionRefused
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "state")
@@ -822,7 +822,7 @@ def test_a_src_or_content_seed_is_opaque(apparmor, kind, versioned):
     entry = {"name": "web", "image": "nginx"}
     if apparmor is not None:
         entry["apparmor"] = apparmor
-    assert _state.apparmor_seed(entry) == kind
+    assert _mechanisms.apparmor_seed(entry) == kind
     assert _state.mechanisms(entry) == (["apparmor", "seccomp"], versioned)
     assert _state.mechanisms(entry, apparmor=False) == (["seccomp"], ["seccomp"])
     assert _state.mechanisms(entry, seccomp=False) == (["apparmor"], [k for k in versioned if k == "apparmor"])

@@ -9,7 +9,7 @@ import os
 import pytest
 from _harness import run_module
 
-from ansible_collections.confine.docker.plugins.module_utils import _state
+from ansible_collections.confine.docker.plugins.module_utils import _mechanisms, _state
 from ansible_collections.confine.docker.plugins.modules import container_state
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "state")
@@ -89,11 +89,11 @@ def test_read_of_a_hardened_legacy_state(dirs):
     assert result["names"]["trial_files"] == {"seccomp": os.path.join(dirs["state_dir"], NAME, "seccomp.v1.json"),
                                               "events": os.path.join(dirs["state_dir"], NAME, "events.v1.json"),
                                               "report": os.path.join(dirs["state_dir"], NAME, "report.v1.md")}
-    assert result["security_opts"] == ["seccomp=" + _state.compact_json(ENFORCING), "no-new-privileges:true"]
+    assert result["security_opts"] == ["seccomp=" + _mechanisms.compact_json(ENFORCING), "no-new-privileges:true"]
     # The security options of another mode, and with a profile given rather than the deployed one.
     assert run(args(dirs, mode="baseline", apparmor=True))["security_opts"] == ["apparmor=docker-default"]
     given = dict(ENFORCING, defaultErrnoRet=1)
-    assert run(args(dirs, seccomp_profile=given))["security_opts"][0] == "seccomp=" + _state.compact_json(given)
+    assert run(args(dirs, seccomp_profile=given))["security_opts"][0] == "seccomp=" + _mechanisms.compact_json(given)
 
 
 def test_start_trial_check_real_check_real(dirs):
@@ -154,7 +154,7 @@ def test_enforce_plan_refuses_an_unclean_trial_before_anything_changes(dirs):
     assert result["failed"] and result["refused"] and "was not clean" in result["msg"]
     forced = run(args(dirs, action="enforce", plan=True, force=True, seccomp_profile=ENFORCING))
     assert not forced["failed"] and not forced["changed"] and forced["state"]["mode"] == "enforce"
-    assert forced["security_opts"] == ["seccomp=" + _state.compact_json(ENFORCING), "no-new-privileges:true"]
+    assert forced["security_opts"] == ["seccomp=" + _mechanisms.compact_json(ENFORCING), "no-new-privileges:true"]
     assert on_disk(dirs)["mode"] == "complain"
 
 
@@ -187,7 +187,7 @@ def test_rollback_where_and_what(dirs):
     deploy_seccomp(dirs, ENFORCING)
     plan = run(args(dirs, action="rollback", plan=True))
     assert plan["rollback_to"] == "previous" and not plan["changed"]
-    assert plan["security_opts"] == ["seccomp=" + _state.compact_json(ENFORCING), "no-new-privileges:true"]
+    assert plan["security_opts"] == ["seccomp=" + _mechanisms.compact_json(ENFORCING), "no-new-privileges:true"]
     back = run(args(dirs, action="rollback"))
     assert back["changed"] and (on_disk(dirs)["version"], on_disk(dirs)["rolled_back_from"]) == (2, 3)
     assert back["rollback_report"] == "to version 2, its last good one"
