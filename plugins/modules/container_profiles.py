@@ -39,17 +39,17 @@ options:
     required: true
   names:
     description:
-      - The container's names and files as C(confine.docker.container_state) returns them (RV(names) there) -
+      - The container's names and files as C(confine.docker.container_state) returns them (its C(names)) -
         C(profile), C(apparmor_file), C(seccomp_file), and C(files), the version files to deploy.
     type: dict
     required: true
   mechanisms:
-    description: The enabled mechanisms (RV(mechanisms) of C(confine.docker.container_state)).
+    description: The enabled mechanisms (C(mechanisms) of C(confine.docker.container_state)).
     type: list
     elements: str
     required: true
   opaque:
-    description: The mechanisms whose profile is the entry's own and never widened (its RV(opaque)).
+    description: The mechanisms whose profile is the entry's own and never widened (its C(opaque)).
     type: list
     elements: str
     default: []
