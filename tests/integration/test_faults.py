@@ -7,8 +7,8 @@ by line and killed when the point is reached -
 - ``collect``: while the trial's workload runs and its records are collected;
 - ``container_removed``: the moment dockerd reports the container destroyed by the enforce stage's recreation, before
   the new one exists;
-- ``apparmor_enforced``: right after the AppArmor profile was reloaded in enforce mode, before the enforcing seccomp
-  profile is deployed and the container recreated (in the AppArmor lab VM).
+- ``apparmor_enforced``: right after the kernel has the AppArmor profile in enforce mode (the enforce stage's first
+  mechanism), before the container is recreated under it (in the AppArmor lab VM).
 
 The uninterrupted run is timed beside each host point (the re-run's time is reported as a ratio of it). After each
 kill the next run must finish with the container running, confined by its own profiles in enforce mode
@@ -182,7 +182,25 @@ def test_killed_on_the_host_the_next_run_converges(host_workdir, auditd):
 
 # --- in the AppArmor lab VM ---------------------------------------------------------------------------------------
 
-VM_POINT = BannerThenEvent("TASK [confine.docker.enforce : Deploy the enforcing seccomp profile of")
+def _enforced_watcher(lab_inventory):
+    """A function that waits, in the VM, for the kernel to have the container's profile in enforce mode (the
+    reload the enforce stage's first mechanism makes) and returns True at that moment."""
+
+    def wait():
+        loop = ("for i in $(seq 1 6000); do grep -q '^%s (enforce)' /sys/kernel/security/apparmor/profiles && exit 0; "
+                "sleep 0.05; done; exit 1" % PROFILE)
+        proc = vm_ssh(lab_inventory, loop, check=False, timeout=600)
+        assert proc.returncode == 0, "the profile never reached enforce mode: %s" % proc.stderr
+        return True
+
+    return wait
+
+
+def _vm_point(lab_inventory):
+    """Right after the AppArmor profile is reloaded in enforce mode: the enforce stage deploys every mechanism in
+    one task (AppArmor first, then seccomp), so the moment is the kernel's, watched from the task's start."""
+    return BannerThenEvent("TASK [confine.docker.enforce : Enforce the reviewed profiles of",
+                           event=_enforced_watcher(lab_inventory))
 
 
 def _vm_args(lab_inventory, tmp_path, seed):
@@ -222,7 +240,7 @@ def test_killed_right_after_the_enforce_reload_the_next_run_converges(lab_suite,
     if lab_suite != VM_SUITE:
         pytest.skip("the kill in the VM runs on %s (three runbook runs under TCG)" % VM_SUITE)
     try:
-        output, partial, killed = _killed_run(_vm_args(lab_inventory, tmp_path, "two"), VM_POINT)
+        output, partial, killed = _killed_run(_vm_args(lab_inventory, tmp_path, "two"), _vm_point(lab_inventory))
         assert killed, output[-3000:]
         mode = vm_ssh(lab_inventory, "cat /sys/kernel/security/apparmor/profiles").stdout
         assert "%s (enforce)" % PROFILE in mode, mode  # the kill came after the reload
