@@ -16,9 +16,9 @@ export PY_COLORS := 0
 export DOCKER := /usr/bin/docker
 
 .PHONY: help demo test test-lane-bookworm test-lane-trixie setup deps venv link dockerd images vm vm-bookworm \
-	vm-trixie unit lint sanity integration integration-host integration-host-main integration-host-engine \
-	integration-vm integration-vm-bookworm integration-vm-trixie integration-faults-host integration-corpus molecule \
-	molecule-default molecule-vm molecule-vm-trixie molecule-fleet collection bench bench-seccomp bench-collect \
+	vm-trixie unit lint sanity integration integration-host integration-vm integration-vm-bookworm \
+	integration-vm-trixie integration-faults-host integration-corpus molecule molecule-default molecule-vm molecule-vm-trixie molecule-fleet collection bench bench-seccomp \
+	bench-collect \
 	bench-fleet clean
 
 help:
@@ -31,10 +31,9 @@ help:
 demo: setup images
 	lab/demo
 
-# The tiers without a VM first; then two lanes side by side, one per lab stack, each booting one VM at a time (most
-# of the host tier rides in the Debian 12 lane; the isolated dockerds' restarts and the host's fault injection come
-# after the Debian 13 lane's VM tests); the fleet (three VMs of both stacks) last, alone. Each lane's lines carry its
-# name.
+# The tiers without a VM first; then two lanes side by side, one per lab stack, each booting one VM at a time (the
+# host tiers ride in the Debian 12 lane); the fleet (three VMs of both stacks) last, alone. Each lane's lines carry
+# its name.
 test: setup images vm
 	$(MAKE) -j1 unit lint sanity collection
 	$(MAKE) -j2 test-lane-bookworm test-lane-trixie
@@ -42,11 +41,10 @@ test: setup images vm
 	@echo "make test: all tiers passed"
 
 test-lane-bookworm:
-	$(MAKE) -j1 integration-host-main molecule-default integration-vm-bookworm molecule-vm 2>&1 | sed -u 's/^/[bookworm] /'
+	$(MAKE) -j1 integration-host molecule-default integration-vm-bookworm molecule-vm 2>&1 | sed -u 's/^/[bookworm] /'
 
 test-lane-trixie:
-	$(MAKE) -j1 integration-vm-trixie integration-host-engine integration-faults-host molecule-vm-trixie 2>&1 \
-		| sed -u 's/^/[trixie] /'
+	$(MAKE) -j1 integration-vm-trixie integration-faults-host molecule-vm-trixie 2>&1 | sed -u 's/^/[trixie] /'
 
 # --- setup -----------------------------------------------------------------------------------------------------
 setup: deps venv link dockerd
@@ -87,16 +85,8 @@ sanity: venv
 
 integration: integration-host integration-faults-host integration-vm
 
-# The host tier in two parts, so that `make test` can give each lane its share: the restarts of isolated dockerds
-# (test_daemon_restart.py, about 4 minutes) and the rest.
-HOST_ENGINE_TESTS := tests/integration/test_daemon_restart.py
-integration-host: integration-host-main integration-host-engine
-
-integration-host-main: setup images
-	$(PYTEST) tests/integration -m "not vm and not faults" --ignore=$(HOST_ENGINE_TESTS) --durations=10
-
-integration-host-engine: setup images
-	$(PYTEST) $(HOST_ENGINE_TESTS) -m "not vm and not faults" --durations=10
+integration-host: setup images
+	$(PYTEST) tests/integration -m "not vm and not faults" --durations=10
 
 # The host's fault-injection runs ride in the Debian 13 lane, which has no host tier of its own; they come after its
 # VM tests, when the other lane's host tier is done (tests that start auditd also take turns, conftest.py).
