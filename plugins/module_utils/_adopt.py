@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import copy
 
-OWNED_SECURITY_OPTS = ("seccomp", "apparmor", "no-new-privileges")
+from ansible_collections.confine.docker.plugins.module_utils._entries import OWNED_SECURITY_OPTS, security_opt_key
 
 
 class AdoptError(ValueError):
@@ -49,14 +49,6 @@ class AdoptError(ValueError):
 
 def _neutral(value):
     return value in (None, "", 0, False) or value == [] or value == {}
-
-
-def _security_opt_key(option):
-    text = str(option).strip()
-    for index, char in enumerate(text):
-        if char in "=:":
-            return text[:index].strip().lower()
-    return text.lower()
 
 
 def duration(nanoseconds):
@@ -375,7 +367,7 @@ class _Mapper:
                                  "without seccomp and with every capability and device)")
         self.set("capabilities", list(self.hc("CapAdd") or []))
         self.set("cap_drop", list(self.hc("CapDrop") or []))
-        kept = [opt for opt in self.hc("SecurityOpt") or () if _security_opt_key(opt) not in OWNED_SECURITY_OPTS]
+        kept = [opt for opt in self.hc("SecurityOpt") or () if security_opt_key(opt) not in OWNED_SECURITY_OPTS]
         self.set("security_opts", kept)
         # Docker derives these from the security options and privileged.
         self.seen_host.update(("MaskedPaths", "ReadonlyPaths"))
