@@ -1,19 +1,22 @@
 # Copyright: confine.docker contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Controller side of ``confine.docker.container_entries``: the entries are validated here, nothing runs on the
-target, so a bad entry stops the play before any task touches a host."""
+"""Controller side of ``confine.docker.container_entries``: the entries are validated here, so a bad entry stops the
+play before any task touches a host. Only entries with ``adopt: true`` need the host: their configuration is read
+there (``confine.docker.container_adopt``), and they come back completed into declared entries, checked again."""
 
 from __future__ import annotations
 
 from ansible.errors import AnsibleActionFail
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.confine.docker.plugins.module_utils._adopt import complete
 from ansible_collections.confine.docker.plugins.module_utils._entries import EntryError, check_entries
 
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("containers", "profile_prefix"))
+    _VALID_ARGS = frozenset(("containers", "profile_prefix", "state_dir", "record"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -24,9 +27,32 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail("unsupported parameters: %s" % ", ".join(unknown))
         if "containers" not in args:
             raise AnsibleActionFail("containers is required")
+        containers, prefix = args["containers"], args.get("profile_prefix", "confine-")
         try:
-            names = check_entries(args["containers"], args.get("profile_prefix", "confine-"))
+            names = check_entries(containers, prefix)
         except EntryError as exc:
             raise AnsibleActionFail(str(exc)) from exc
-        result.update(changed=False, names=names)
+        adopt = [entry["name"] for entry in containers if entry.get("adopt") is True]
+        result.update(changed=False, names=names, containers=list(containers), adopted=adopt, recorded=[])
+        if not adopt:
+            return result
+        read = self._execute_module(
+            module_name="confine.docker.container_adopt",
+            module_args={"names": adopt, "state_dir": args.get("state_dir", "/var/lib/confine"),
+                         "record": boolean(args.get("record", True), strict=True)},
+            task_vars=task_vars,
+        )
+        if read.get("failed"):
+            raise AnsibleActionFail(read.get("msg") or "confine.docker.container_adopt failed", result=read)
+        adopted = {item["name"]: item for item in read["entries"]}
+        completed = [complete(entry, adopted[entry["name"]]) if entry.get("adopt") is True else entry
+                     for entry in containers]
+        try:
+            check_entries(completed, prefix)
+        except EntryError as exc:
+            raise AnsibleActionFail("the adopted configuration cannot be run through community.docker."
+                                    "docker_container as it is installed: %s" % exc) from exc
+        result.update(changed=read.get("changed", False), containers=completed, recorded=read.get("recorded", []))
+        if read.get("diff"):
+            result["diff"] = read["diff"]
         return result

@@ -34,8 +34,11 @@ Plain Python, no Ansible imports.
 from __future__ import annotations
 
 import copy
+import json
+import os
 
 from ansible_collections.confine.docker.plugins.module_utils._entries import OWNED_SECURITY_OPTS, security_opt_key
+from ansible_collections.confine.docker.plugins.module_utils._io import ReadError, read_text
 
 
 class AdoptError(ValueError):
@@ -423,3 +426,154 @@ def entry(inspect, image=None, containers=None, reattach_anonymous=False):
     params = parameters(inspect, image, containers, reattach_anonymous)
     name, image_name = params.pop("name"), params.pop("image")
     return {"name": name, "image": image_name, "run": params}
+
+
+# -- the record of an adopted container ---------------------------------------------------------------------------
+# The first run that adopts a container keeps what it read in <state dir>/<name>/adopted.json; every later stage and
+# run (and rollback) recreates the container from that record, not from the container as it then is (which runs
+# under the runbook's confinement by then, with CAP_AUDIT_WRITE dropped).
+RECORD_SCHEMA = 1
+RECORD_FILE = "adopted.json"
+
+
+def record(inspect, image=None, containers=None, reattach_anonymous=False):
+    """The record of an adopted container: its entry (:func:`entry`) and the ids it was read from."""
+    return {
+        "schema": RECORD_SCHEMA,
+        "entry": entry(inspect, image, containers, reattach_anonymous),
+        "container_id": inspect.get("Id"),
+        "image_id": inspect.get("Image"),
+    }
+
+
+def dumps(data):
+    """The record's text, as written: stable key order, so that the same record is the same bytes."""
+    return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
+def parse_record(text, name, path=RECORD_FILE):
+    """The record in ``text`` (read from ``path``) of the container ``name``; raises AdoptError naming the file."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise AdoptError(name, ["%s is not JSON (%s): move it aside to adopt the container again as it now runs"
+                                % (path, exc)]) from exc
+    problems = []
+    if not isinstance(data, dict) or data.get("schema") != RECORD_SCHEMA:
+        problems.append("%s is not a record of schema %d" % (path, RECORD_SCHEMA))
+    else:
+        item = data.get("entry")
+        if not isinstance(item, dict) or item.get("name") != name or not isinstance(item.get("image"), str) \
+                or not isinstance(item.get("run"), dict):
+            problems.append("%s does not hold the entry of container %r (name, image, run)" % (path, name))
+    if problems:
+        raise AdoptError(name, problems)
+    return data
+
+
+def complete(user_entry, adopted):
+    """The declared entry of an adopted one: the user's keys (workload, health, seeds, approve) with the adopted
+    ``image`` and ``run``; ``adopt`` itself is dropped, so that the stages see one kind of entry."""
+    result = {key: value for key, value in user_entry.items() if key != "adopt"}
+    result["image"] = adopted["image"]
+    result["run"] = copy.deepcopy(adopted["run"])
+    return result
+
+
+class AdoptionError(ValueError):
+    """Containers that cannot be adopted; ``problems`` lists each, by container."""
+
+    def __init__(self, problems):
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+def resolve(names, records, inspects, images=None, containers=None):
+    """The entries of the adopted containers ``names``, in order, and the records to write.
+
+    ``records`` maps a name to the text of its ``adopted.json`` (absent or None when there is none: the container
+    is read then), ``inspects`` a name to its ``docker inspect`` object (None when Docker has no such container),
+    ``images`` an image id to its ``docker image inspect`` object, ``containers`` the host's container ids to names.
+    Returns ``(entries, new_records)``: ``entries`` as :func:`entry` gives them, ``new_records`` name -> record text
+    of each container read from Docker. Raises AdoptionError listing every container that cannot be adopted, so
+    that nothing is written or stopped for any of them.
+    """
+    entries, new_records, problems = [], {}, []
+    for name in names:
+        text = (records or {}).get(name)
+        try:
+            if text is not None:
+                entries.append(parse_record(text, name, "%s/%s" % (name, RECORD_FILE))["entry"])
+                continue
+            inspect = (inspects or {}).get(name)
+            if inspect is None:
+                raise AdoptError(name, ["there is no such container on the host: adopt takes a container that "
+                                        "exists (running or created); declare it with image and run instead"])
+            data = record(inspect, (images or {}).get(inspect.get("Image")), containers)
+        except AdoptError as exc:
+            problems.append(str(exc))
+            continue
+        entries.append(data["entry"])
+        new_records[name] = dumps(data)
+    if problems:
+        raise AdoptionError(problems)
+    return entries, new_records
+
+
+def _inspect(run, docker, kind, ident):
+    """One object of ``docker <kind> inspect`` (None when Docker has no such object)."""
+    rc, out, err = run([docker, kind, "inspect", "--", ident])
+    if rc != 0:
+        if "no such" in err.lower():
+            return None
+        raise AdoptionError(["docker %s inspect %s failed: %s" % (kind, ident, err.strip() or "rc=%d" % rc)])
+    try:
+        data = json.loads(out)
+    except ValueError as exc:
+        raise AdoptionError(["docker %s inspect %s gave no JSON: %s" % (kind, ident, exc)]) from exc
+    return data[0] if isinstance(data, list) and data and isinstance(data[0], dict) else None
+
+
+def read_host(names, records, run, docker="docker"):
+    """What :func:`resolve` needs from Docker for the ``names`` that have no record: ``(inspects, images,
+    containers)``. ``run(argv)`` runs a command and returns ``(rc, stdout, stderr)``."""
+    inspects, images, containers = {}, {}, None
+    for name in names:
+        if (records or {}).get(name) is not None:
+            continue
+        inspects[name] = _inspect(run, docker, "container", name)
+        image = (inspects[name] or {}).get("Image")
+        if image and image not in images:
+            images[image] = _inspect(run, docker, "image", image)
+        if containers is None:
+            rc, out, err = run([docker, "ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Names}}"])
+            if rc != 0:
+                raise AdoptionError(["docker ps failed: %s" % (err.strip() or "rc=%d" % rc)])
+            containers = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+    return inspects, images, containers
+
+
+def adopt(names, records, run, docker="docker"):
+    """:func:`resolve` of ``names`` with what Docker says of those without a record."""
+    return resolve(names, records, *read_host(names, records, run, docker))
+
+
+def record_path(state_dir, name):
+    return os.path.join(state_dir, name, RECORD_FILE)
+
+
+def read_records(state_dir, names):
+    """name -> text of ``<state_dir>/<name>/adopted.json`` for the names that have one. Raises AdoptionError
+    naming a record that exists but cannot be read."""
+    records, problems = {}, []
+    for name in names:
+        path = record_path(state_dir, name)
+        if not os.path.lexists(path):
+            continue
+        try:
+            records[name] = read_text(path)
+        except (ReadError, OSError) as exc:
+            problems.append("container %r: cannot read its adoption record %s: %s" % (name, path, exc))
+    if problems:
+        raise AdoptionError(problems)
+    return records

@@ -49,7 +49,6 @@ RUNBOOK_OWNED = {
     "state": "the runbook runs the container (state: started) and decides when it stops",
     "recreate": "the runbook decides when the container is recreated",
     "restart": "the runbook decides when the container restarts",
-    "pull": "the image must already be on the host (pull: never)",
 }
 # The connection options of community.docker (docker_host, tls, ...) are the runbook's too: every stage talks to
 # the host's own engine (docker inspect, docker exec), so a container made through another would not be the one
@@ -152,15 +151,20 @@ def run_spec(spec=None):
 
 
 RUN_DESCRIPTION = ("Run options: parameters of C(community.docker.docker_container), passed on unchanged and checked "
-                   "by C(confine.docker.container_entries) against the installed module. The runbook owns C(name), "
-                   "C(image), C(state), C(recreate), C(restart), C(pull), the connection options and the "
+                   "by C(confine.docker.container_entries) against the installed module. C(pull) applies when the "
+                   "trial starts (later stages never pull: the image enforced is the image tried). The runbook owns "
+                   "C(name), C(image), C(state), C(recreate), C(restart), the connection options and the "
                    "confinement (docs/inventory.md).")
 
 
 ENTRY_OPTIONS = {
     "name": _opt("str", "Container name. Its AppArmor profile is C(<prefix><name>), its state directory "
                  "C(<state dir>/<name>/).", required=True),
-    "image": _opt("str", "Image the container runs (it must be present on the host).", required=True),
+    "image": _opt("str", "Image the container runs (it must be present on the host). Required unless C(adopt)."),
+    "adopt": _opt("bool", "Adopt the container of this name that runs on the host, started by anyone: the runbook "
+                          "reads its configuration (C(docker inspect)) once, keeps it in C(<state dir>/<name>/"
+                          "adopted.json), and recreates it with that configuration plus the confinement. An adopted "
+                          "entry takes no C(image) or C(run)."),
     "run": _opt("dict", RUN_DESCRIPTION),
     "apparmor": _opt("dict", "Seed of the container's AppArmor profile, as the C(spec), C(src) or C(content) option "
                              "of C(confine.docker.apparmor_profile). Without it the profile starts from a spec with "
@@ -276,7 +280,17 @@ def validate_entries(containers, prefix="confine-", schema_problems=(), docker_s
             problems.append("%s: container %r is named more than once" % (where, name))
         names.append(name)
         image = entry.get("image")
-        if image is not None and (not isinstance(image, str) or not image.strip()):
+        if entry.get("adopt") is True:
+            given = [key for key in ("image", "run") if entry.get(key) is not None]
+            if given:
+                problems.append("%s (%s): adopt: true takes the image and the run options from the container on "
+                                "the host; drop %s, or drop adopt to declare the container"
+                                % (where, name, " and ".join(given)))
+            continue
+        if image is None:
+            problems.append("%s (%s): image is required (or adopt: true for a container that runs on the host)"
+                            % (where, name))
+        elif not isinstance(image, str) or not image.strip():
             problems.append("%s (%s): image must be a non-empty string" % (where, name))
         problems.extend(run_problems(entry.get("run"), "%s (%s)" % (where, name), docker_spec))
     if problems:

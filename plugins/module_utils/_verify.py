@@ -791,6 +791,12 @@ def check_health_url(url, status=None, error=None, accepted=None):
     return _result("health", passed, expected, status, url if passed else "%s answered %s" % (url, status))
 
 
+def health_starting(inspect):
+    """Whether the container's own health check has not given a result yet (Docker's ``starting``) while it runs."""
+    state = inspect.get("State") or {}
+    return bool(state.get("Running")) and (state.get("Health") or {}).get("Status") == "starting"
+
+
 def check_docker_health(inspect):
     """The image's own HEALTHCHECK, when it has one: Docker must report ``healthy``. None without a health check."""
     health = (inspect.get("State") or {}).get("Health")

@@ -21,9 +21,14 @@ description:
     C(seccomp), C(workload), C(health) and C(approve) too), types and choices.
   - C(run) is checked against the argument spec of the installed C(community.docker.docker_container), read from
     the module itself; the parameters the runbook owns (C(name), C(image), C(state), C(recreate), C(restart),
-    C(pull), the connection options) and the confinement (C(seccomp=), C(apparmor=), C(no-new-privileges) in
+    the connection options) and the confinement (C(seccomp=), C(apparmor=), C(no-new-privileges) in
     C(security_opts), C(privileged=true), C(comparisons.security_opts)) are refused, each named with the reason.
-  - Runs as an action on the controller; run on a target on its own it does the same checks there.
+  - An entry with C(adopt=true) names a container that already runs on the host. Its configuration is read there
+    with C(confine.docker.container_adopt) (from its record C(<state_dir>/<name>/adopted.json) once there is one),
+    and the entry comes back in RV(containers) completed with the C(image) and C(run) that recreate it, checked
+    like a declared one. Only then does the task touch the host; without adopted entries it never does.
+  - Runs as an action on the controller; run on a target on its own it does the same checks there, and reads the
+    adopted containers without keeping a record.
 extends_documentation_fragment:
   - confine.docker.attributes.READ_ONLY
 options:
@@ -36,6 +41,16 @@ options:
     description: Prefix of the profile names (C(confine_profile_prefix)).
     type: str
     default: confine-
+  state_dir:
+    description: The runbook's state directory (C(confine_state_dir)), where adopted containers' records are kept.
+    type: path
+    default: /var/lib/confine
+  record:
+    description:
+      - Keep the record of an adopted container read for the first time (C(confine.docker.container_adopt)).
+        V(false) reads without writing, for a validation before the run lock and for the read-only verify stage.
+    type: bool
+    default: true
 """
 
 EXAMPLES = r"""
@@ -52,10 +67,35 @@ names:
   type: list
   elements: str
   sample: [web, db]
+containers:
+  description: The entries, in order, each adopted one completed into a declared entry (C(image) and C(run) added,
+    C(adopt) dropped); the others as given. The stages loop over these.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"name": "web", "image": "nginx:bookworm", "run": {"published_ports": ["8080:80"]}}]
+adopted:
+  description: The names of the entries with C(adopt=true).
+  returned: success
+  type: list
+  elements: str
+  sample: [web]
+recorded:
+  description: The adopted containers whose record this task wrote (or would write, in check mode).
+  returned: success
+  type: list
+  elements: str
+  sample: [web]
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.confine.docker.plugins.module_utils._adopt import (
+    AdoptionError,
+    adopt,
+    complete,
+    read_records,
+)
 from ansible_collections.confine.docker.plugins.module_utils._entries import EntryError, check_entries
 
 
@@ -64,14 +104,33 @@ def main():
         argument_spec={
             "containers": {"type": "list", "elements": "raw", "required": True},
             "profile_prefix": {"type": "str", "default": "confine-"},
+            "state_dir": {"type": "path", "default": "/var/lib/confine"},
+            "record": {"type": "bool", "default": True},
         },
         supports_check_mode=True,
     )
+    containers, prefix = module.params["containers"], module.params["profile_prefix"]
     try:
-        names = check_entries(module.params["containers"], module.params["profile_prefix"])
+        names = check_entries(containers, prefix)
     except EntryError as exc:
         module.fail_json(msg=str(exc))
-    module.exit_json(changed=False, names=names)
+    names_adopted = [entry["name"] for entry in containers if entry.get("adopt") is True]
+    if names_adopted:
+        docker = module.get_bin_path("docker", required=True)
+        try:
+            read, _records = adopt(names_adopted, read_records(module.params["state_dir"], names_adopted),
+                                   module.run_command, docker)
+        except AdoptionError as exc:
+            module.fail_json(msg="cannot adopt: %s" % exc, problems=exc.problems)
+        adopted = {item["name"]: item for item in read}
+        containers = [complete(entry, adopted[entry["name"]]) if entry.get("adopt") is True else entry
+                      for entry in containers]
+        try:
+            check_entries(containers, prefix)
+        except EntryError as exc:
+            module.fail_json(msg="the adopted configuration cannot be run through community.docker.docker_container "
+                                 "as it is installed: %s" % exc)
+    module.exit_json(changed=False, names=names, containers=containers, adopted=names_adopted, recorded=[])
 
 
 if __name__ == "__main__":

@@ -137,6 +137,13 @@ options:
     description: Seconds allowed to each workload command, health command and health URL.
     type: int
     default: 30
+  health_wait:
+    description:
+      - Seconds to wait for a container's own health check (C(HEALTHCHECK), C(healthcheck)) while Docker still
+        reports it C(starting) - a container just recreated has had no probe yet, the first one comes after the
+        check's interval. The check passes only at C(healthy); V(0) judges the status as it is.
+    type: int
+    default: 120
   validate_certs:
     description: Verify TLS certificates of HTTPS health URLs.
     type: bool
@@ -268,6 +275,7 @@ results:
 """
 
 import json
+import time
 from urllib.error import HTTPError
 
 from ansible.module_utils.basic import AnsibleModule
@@ -281,6 +289,7 @@ from ansible_collections.confine.docker.plugins.module_utils._verify import (
     choose_source,
     denied_events,
     evaluate,
+    health_starting,
     parse_time,
     read_apparmor_label,
     read_denied,
@@ -325,6 +334,10 @@ class Verifier:
     def gather(self, exp):
         facts = {}
         inspect, error = self.inspect(exp["name"])
+        deadline = time.monotonic() + max(0, self.params["health_wait"])
+        while inspect is not None and health_starting(inspect) and time.monotonic() < deadline:
+            time.sleep(1)
+            inspect, error = self.inspect(exp["name"])
         facts["inspect"], facts["inspect_error"] = inspect, error
         if inspect is None:
             return facts
@@ -474,6 +487,7 @@ def main():
             },
             "fail_on_mismatch": {"type": "bool", "default": False},
             "timeout": {"type": "int", "default": 30},
+            "health_wait": {"type": "int", "default": 120},
             "validate_certs": {"type": "bool", "default": True},
             "source": {"type": "str", "default": "auto", "choices": list(SOURCES)},
             "paths": {"type": "list", "elements": "path", "default": []},

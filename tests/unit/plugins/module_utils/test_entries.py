@@ -35,6 +35,9 @@ def test_valid_entries_give_their_names():
         ([{"name": "w" * 129, "image": "x"}], "longer than 128"),
         ([{"name": "web", "image": "x"}, {"name": "web", "image": "y"}], "more than once"),
         ([{"name": "web", "image": ""}], "image must be a non-empty string"),
+        ([{"name": "web"}], "image is required \\(or adopt: true"),
+        ([{"name": "web", "adopt": False}], "image is required"),
+        ([{"name": "web", "adopt": True, "run": {}}], "drop run, or drop adopt"),
         (["web"], "an entry is a mapping"),
         ({"name": "web"}, "must be a list"),
     ],
@@ -42,6 +45,14 @@ def test_valid_entries_give_their_names():
 def test_bad_entries_are_refused(entries, message):
     with pytest.raises(EntryError, match=message):
         validate_entries(entries)
+
+
+def test_an_adopted_entry_needs_no_image_and_keeps_its_other_keys():
+    entries = [{"name": "web", "adopt": True, "workload": {"probes": ["http://127.0.0.1:8080/"]},
+                "health": {"url": "http://127.0.0.1:8080/"}, "approve": {"seccomp": ["keyctl"]}},
+               {"name": "db", "image": "postgres"}]
+    assert _entries.schema_problems(entries) == []
+    assert _entries.check_entries(entries) == ["web", "db"]
 
 
 def test_profile_name_must_stay_valid_with_the_prefix():
@@ -120,7 +131,11 @@ def test_the_container_role_passes_run_through_and_sets_only_the_runbooks_keys()
     # The entry's run, unchanged, as the module's parameters; the task's own keys override them.
     assert task["module_defaults"] == {"community.docker.docker_container": "{{ container_item.run | default({}) }}"}
     params = task["community.docker.docker_container"]
-    assert set(params) == set(_entries.RUNBOOK_OWNED) - {"restart"} | {"security_opts", "comparisons", "cap_drop"}
+    own = {"security_opts", "comparisons", "cap_drop", "pull"}
+    assert set(params) == set(_entries.RUNBOOK_OWNED) - {"restart"} | own
+    # pull is the entry's own, but only the start of a trial passes it on (container_pull, never by default).
+    assert params["pull"] == "{{ container_pull }}"
+    assert "pull" not in _entries.RUNBOOK_OWNED
     # The merged keys start from the entry's own.
     assert "container_item.run.security_opts" in params["security_opts"]
     assert "container_item.run.comparisons" in params["comparisons"]
@@ -166,7 +181,10 @@ SCHEMA_ERRORS = [
     ({"run": {"networks": [{"aliases": ["a"]}]}}, "missing required arguments: name"),
     ({"run": {"state": "absent"}}, "run.state is the runbook's: the runbook runs the container"),
     ({"run": {"image": "other"}}, "run.image is the runbook's: the image is the entry's own 'image'"),
-    ({"run": {"pull": "always"}}, "run.pull is the runbook's"),
+    ({"run": {"pull": "sometimes"}}, "pull"),
+    ({"adopt": True}, "adopt: true takes the image and the run options from the container on the host; drop image"),
+    ({"adopt": True, "run": {"env": {"A": "1"}}}, "drop image and run"),
+    ({"adopt": "perhaps"}, "adopt"),
     ({"run": {"docker_host": "tcp://elsewhere:2375"}}, "run.docker_host is the runbook's: the runbook works on the "
                                                        "host's own Docker engine"),
     ({"run": {"docker_url": "tcp://elsewhere:2375"}}, "run.docker_url is the runbook's"),

@@ -546,3 +546,27 @@ def test_malformed_cursor_fails_before_docker_is_asked(host, since, message):
     result = run({"containers": [dict(AA, denied_since=since)]})
     assert result["failed"] and message in result["msg"], result
     assert host.calls == []
+
+
+def test_a_health_check_still_starting_is_waited_for_then_judged(host, monkeypatch):
+    host.add("web", "health", "custom")
+    healthy = host.containers["web"]
+    starting = json.loads(json.dumps(healthy))
+    starting[0]["State"]["Health"] = {"Status": "starting", "FailingStreak": 0, "Log": []}
+    answers = [starting, starting, healthy]
+    real = host.run_command
+
+    def run_command(module, argv, **kwargs):
+        if argv[1] == "inspect" and answers:
+            host.containers["web"] = answers.pop(0)
+        return real(module, argv, **kwargs)
+
+    host.run_command = run_command
+    slept = []
+    monkeypatch.setattr(container_verify.time, "sleep", slept.append)
+    result = run({"containers": [{"name": "web"}]})
+    assert checks(result)["docker_health"]["passed"] is True and slept == [1, 1]
+    # With no wait the status is judged as it is, and "starting" fails naming it.
+    answers[:] = [starting]
+    result = run({"containers": [{"name": "web"}], "health_wait": 0})
+    assert checks(result)["docker_health"]["actual"] == "starting" and result["failed_checks"] == ["web: docker_health"]
