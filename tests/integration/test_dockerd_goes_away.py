@@ -14,7 +14,8 @@ import tempfile
 import pytest
 from conftest import DOCKER, ROOT, ansible_env, ansible_playbook, start_playbook
 
-pytestmark = pytest.mark.faults
+# In the host tier (the Debian 12 lane of make test), beside the other private dockerd's tests: it kills nothing.
+pytestmark = pytest.mark.slow
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LAUNCHER = os.path.join(HERE, "isolated_dockerd.py")
