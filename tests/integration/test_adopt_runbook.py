@@ -10,7 +10,7 @@ import os
 import subprocess
 
 import pytest
-from conftest import DOCKER
+from conftest import DOCKER, ROOT, ansible_playbook
 from test_adopt import differing, normalised
 from test_runbook import _inspect, _play, _recap, _seccomp_mode, _seccomp_opt, _state
 
@@ -72,6 +72,10 @@ def test_an_adopted_container_is_hardened_as_it_was_and_rolled_back_as_it_was(wo
     again = _play(workdir, "harden", entries, extra)
     assert again.returncode == 0 and _recap(again)["changed"] == "0", again.stdout
     assert _inspect(NAME)["Id"] == after["Id"]
+    # playbooks/verify.yml verifies it by name alone, as any container on the host.
+    verified = _verify_by_name(workdir, NAME)
+    assert verified.returncode == 0 and "every container on localhost is confined as declared" in verified.stdout, \
+        verified.stdout
     # Rollback: back on the baseline (Docker's default seccomp), the original configuration kept.
     back = _play(workdir, "rollback", entries, {"confine_rollback_target": "baseline"})
     assert back.returncode == 0, back.stdout
@@ -80,6 +84,25 @@ def test_an_adopted_container_is_hardened_as_it_was_and_rolled_back_as_it_was(wo
     assert sorted(rolled["HostConfig"]["SecurityOpt"]) == ["label=disable"]
     changed = differing(compared(before), compared(rolled))
     assert set(changed) <= {"HostConfig.CapDrop"}, changed
+
+
+def _verify_by_name(workdir, *names):
+    with open(os.path.join(workdir, "vars.json"), encoding="utf-8") as handle:
+        variables = json.load(handle)
+    del variables["confine_containers"]  # an extra var: the playbook's own list could not replace it
+    varfile = os.path.join(workdir, "verify-vars.json")
+    with open(varfile, "w", encoding="utf-8") as handle:
+        json.dump(dict(variables, confine_verify_names=",".join(names)), handle)
+    return ansible_playbook("-i", "localhost,", "-c", "local", "-e", "@" + varfile,
+                            os.path.join(ROOT, "playbooks", "verify.yml"), check=False)
+
+
+def test_verify_by_name_fails_a_container_the_runbook_never_confined(workdir):
+    docker("run", "-d", "--name", NAME, IMAGE, "sleep", "infinity")
+    _play(workdir, "verify", [{"name": "unused", "image": IMAGE}])  # writes the workdir's vars.json
+    proc = _verify_by_name(workdir, NAME)
+    assert proc.returncode != 0
+    assert "confinement verification failed on localhost: %s: seccomp" % NAME in proc.stdout, proc.stdout
 
 
 def test_a_privileged_container_is_refused_before_anything_is_stopped(workdir):
