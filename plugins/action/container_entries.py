@@ -10,7 +10,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.confine.docker.plugins.module_utils._adopt import complete
+from ansible_collections.confine.docker.plugins.module_utils._adopt import adopted_names, complete_all
 from ansible_collections.confine.docker.plugins.module_utils._entries import EntryError, check_entries
 
 
@@ -32,7 +32,7 @@ class ActionModule(ActionBase):
             names = check_entries(containers, prefix)
         except EntryError as exc:
             raise AnsibleActionFail(str(exc)) from exc
-        adopt = [entry["name"] for entry in containers if entry.get("adopt") is True]
+        adopt = adopted_names(containers)
         result.update(changed=False, names=names, containers=list(containers), adopted=adopt, recorded=[])
         if not adopt:
             return result
@@ -44,9 +44,7 @@ class ActionModule(ActionBase):
         )
         if read.get("failed"):
             raise AnsibleActionFail(read.get("msg") or "confine.docker.container_adopt failed", result=read)
-        adopted = {item["name"]: item for item in read["entries"]}
-        completed = [complete(entry, adopted[entry["name"]]) if entry.get("adopt") is True else entry
-                     for entry in containers]
+        completed = complete_all(containers, read["entries"])
         try:
             check_entries(completed, prefix)
         except EntryError as exc:

@@ -471,6 +471,18 @@ def parse_record(text, name, path=RECORD_FILE):
     return data
 
 
+def adopted_names(containers):
+    """The names of the entries with ``adopt: true``, in order."""
+    return [entry["name"] for entry in containers if isinstance(entry, dict) and entry.get("adopt") is True]
+
+
+def complete_all(containers, adopted):
+    """The entries with each adopted one completed (:func:`complete`) from ``adopted`` (entries by :func:`resolve`,
+    in any order); the others as they are."""
+    by_name = {item["name"]: item for item in adopted}
+    return [complete(entry, by_name[entry["name"]]) if entry.get("adopt") is True else entry for entry in containers]
+
+
 def complete(user_entry, adopted):
     """The declared entry of an adopted one: the user's keys (workload, health, seeds, approve) with the adopted
     ``image`` and ``run``; ``adopt`` itself is dropped, so that the stages see one kind of entry."""

@@ -93,7 +93,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.confine.docker.plugins.module_utils._adopt import (
     AdoptionError,
     adopt,
-    complete,
+    adopted_names,
+    complete_all,
     read_records,
 )
 from ansible_collections.confine.docker.plugins.module_utils._entries import EntryError, check_entries
@@ -114,7 +115,7 @@ def main():
         names = check_entries(containers, prefix)
     except EntryError as exc:
         module.fail_json(msg=str(exc))
-    names_adopted = [entry["name"] for entry in containers if entry.get("adopt") is True]
+    names_adopted = adopted_names(containers)
     if names_adopted:
         docker = module.get_bin_path("docker", required=True)
         try:
@@ -122,9 +123,7 @@ def main():
                                    module.run_command, docker)
         except AdoptionError as exc:
             module.fail_json(msg="cannot adopt: %s" % exc, problems=exc.problems)
-        adopted = {item["name"]: item for item in read}
-        containers = [complete(entry, adopted[entry["name"]]) if entry.get("adopt") is True else entry
-                      for entry in containers]
+        containers = complete_all(containers, read)
         try:
             check_entries(containers, prefix)
         except EntryError as exc:
