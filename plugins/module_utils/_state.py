@@ -497,10 +497,23 @@ def carry_forward(layout, version, kinds, grown, check_mode=False):
             raise TransitionRefused("%s: version %d has no %s file (%s): run the complain stage again"
                                     % (layout.name, version, kind, current))
         copies.append((following, text))
-    # Written once every precondition holds: a refusal leaves the files as they were.
-    for following, text in copies:
-        if not check_mode and _io.read_text(following) != text:
-            _io.atomic_write(following, text, mode=FILE_MODE, dir_mode=DIR_MODE)
+    # Written once every precondition holds: a refusal leaves the files as they were, and so does a write that
+    # fails part-way (a full disk): the copies already made are put back as they were, so that no version is left
+    # with some of its files carried and others not.
+    written = []
+    try:
+        for following, text in copies:
+            before = _io.read_text(following)
+            if not check_mode and before != text:
+                _io.atomic_write(following, text, mode=FILE_MODE, dir_mode=DIR_MODE)
+                written.append((following, before))
+    except _io.WriteError:
+        for following, before in reversed(written):
+            if before is None:
+                _io.remove_file(following)
+            else:
+                _io.atomic_write(following, before, mode=FILE_MODE, dir_mode=DIR_MODE)
+        raise
     return [following for following, _text in copies]
 
 

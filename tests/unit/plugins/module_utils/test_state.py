@@ -867,3 +867,28 @@ def test_carry_forward_copies_the_profiles_that_did_not_grow(layout):
     assert not os.path.exists(layout.version_file("apparmor", 3))
     with pytest.raises(_state.TransitionRefused, match="version 3 has no apparmor file"):
         _state.carry_forward(layout, 3, ["apparmor"], [])
+
+
+def test_a_carry_forward_that_fails_part_way_puts_back_what_it_had_copied(layout, monkeypatch):
+    write_version(layout, "apparmor", 1, '{"name": "a"}\n')
+    write_version(layout, "seccomp", 1, "{}\n")
+    write_version(layout, "seccomp", 2, '{"stale": true}\n')
+    real = _io.atomic_write
+
+    def full_disk(path, data, **kwargs):
+        if path == layout.version_file("seccomp", 2) and data == "{}\n":
+            raise _io.WriteError("cannot write %s: No space left on device" % path, path=path, errno=28)
+        return real(path, data, **kwargs)
+
+    monkeypatch.setattr(_io, "atomic_write", full_disk)
+    with pytest.raises(_io.WriteError, match="No space left"):
+        _state.carry_forward(layout, 1, ["apparmor", "seccomp"], [])
+    # The AppArmor copy made before the failure is gone again; the seccomp file is as it was.
+    assert not os.path.exists(layout.version_file("apparmor", 2))
+    assert text_of(layout.version_file("seccomp", 2)) == '{"stale": true}\n'
+    write_version(layout, "apparmor", 2, '{"older": true}\n')
+    with pytest.raises(_io.WriteError):
+        _state.carry_forward(layout, 1, ["apparmor", "seccomp"], [])
+    assert text_of(layout.version_file("apparmor", 2)) == '{"older": true}\n'
+    assert sorted(os.listdir(layout.directory)) == sorted(
+        os.path.basename(layout.version_file(kind, version)) for kind in ("apparmor", "seccomp") for version in (1, 2))
