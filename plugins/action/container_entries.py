@@ -16,7 +16,7 @@ from ansible_collections.confine.docker.plugins.module_utils._entries import Ent
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("containers", "profile_prefix", "state_dir", "record"))
+    _VALID_ARGS = frozenset(("containers", "profile_prefix", "state_dir", "record", "sharers"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -34,14 +34,15 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail(str(exc)) from exc
         adopt = adopted_names(containers)
         result.update(changed=False, names=names, containers=list(containers), adopted=adopt, recorded=[])
-        if not adopt:
+        sharers = boolean(args.get("sharers", False), strict=True)
+        if not adopt and not sharers:
             return result
-        read = self._execute_module(
-            module_name="confine.docker.container_adopt",
-            module_args={"names": adopt, "state_dir": args.get("state_dir", "/var/lib/confine"),
-                         "record": boolean(args.get("record", True), strict=True)},
-            task_vars=task_vars,
-        )
+        module_args = {"names": adopt, "state_dir": args.get("state_dir", "/var/lib/confine"),
+                       "record": boolean(args.get("record", True), strict=True)}
+        if sharers:
+            module_args["order"] = names
+        read = self._execute_module(module_name="confine.docker.container_adopt", module_args=module_args,
+                                    task_vars=task_vars)
         if read.get("failed"):
             raise AnsibleActionFail(read.get("msg") or "confine.docker.container_adopt failed", result=read)
         completed = complete_all(containers, read["entries"])

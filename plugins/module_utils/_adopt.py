@@ -123,9 +123,9 @@ class _Mapper:
             self.problems.append("%s %r: the container it shares is not known (pass the host's containers)"
                                  % (option, mode))
             return mode
-        for cid, name in self.containers.items():
-            if cid == target or name.lstrip("/") == target or (len(target) >= 12 and cid.startswith(target)):
-                return "container:%s" % name.lstrip("/")
+        name = _resolve(target, self.containers)
+        if name is not None:
+            return "container:%s" % name
         self.problems.append("%s %r: the container whose namespace it shares is gone" % (option, mode))
         return mode
 
@@ -570,6 +570,24 @@ def adopt(names, records, run, docker="docker"):
     return resolve(names, records, *read_host(names, records, run, docker))
 
 
+def host_sharers(run, docker="docker"):
+    """:func:`sharers` of every container on the host, as Docker says."""
+    rc, out, err = run([docker, "ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Names}}"])
+    if rc != 0:
+        raise AdoptionError(["docker ps failed: %s" % (err.strip() or "rc=%d" % rc)])
+    containers = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+    if not containers:
+        return {}
+    rc, out, err = run([docker, "container", "inspect", *containers])
+    try:
+        inspects = json.loads(out) if out.strip() else []
+    except ValueError as exc:
+        raise AdoptionError(["docker container inspect gave no JSON: %s" % exc]) from exc
+    if rc != 0 and not inspects:  # a container removed meanwhile fails the call, the others are still listed
+        raise AdoptionError(["docker container inspect failed: %s" % (err.strip() or "rc=%d" % rc)])
+    return sharers([item for item in inspects if isinstance(item, dict)], containers)
+
+
 def record_path(state_dir, name):
     return os.path.join(state_dir, name, RECORD_FILE)
 
@@ -589,3 +607,51 @@ def read_records(state_dir, names):
     if problems:
         raise AdoptionError(problems)
     return records
+
+
+# -- containers that share another's namespaces ---------------------------------------------------------------------
+NAMESPACE_MODES = (("NetworkMode", "network"), ("PidMode", "pid"), ("IpcMode", "ipc"))
+
+
+def _resolve(target, containers):
+    for cid, name in containers.items():
+        if cid == target or name.lstrip("/") == target or (len(target) >= 12 and cid.startswith(target)):
+            return name.lstrip("/")
+    return None
+
+
+def sharers(inspects, containers):
+    """``{target: [(sharer, namespace), ...]}``: which containers join the network, pid or ipc namespace of which
+    (``--network container:<target>``), by name. ``inspects`` are the host's containers' ``docker inspect``
+    objects, ``containers`` maps their ids to names."""
+    found = {}
+    for data in inspects:
+        host = data.get("HostConfig") or {}
+        for key, namespace in NAMESPACE_MODES:
+            mode = host.get(key)
+            if not isinstance(mode, str) or not mode.startswith("container:"):
+                continue
+            target = _resolve(mode.split(":", 1)[1], containers)
+            if target is not None:
+                found.setdefault(target, []).append(((data.get("Name") or "").lstrip("/"), namespace))
+    return found
+
+
+def sharer_problems(order, shared):
+    """Why recreating the containers of ``order`` (the entries' names, in the order every stage recreates them)
+    would leave another container without the namespace it joined: a sharer that is not an entry, or one listed
+    before the container it shares (every stage recreates in entry order, and a sharer must be recreated after
+    the container it joins). ``shared`` is :func:`sharers`' result."""
+    problems = []
+    position = {name: index for index, name in enumerate(order)}
+    for target in order:
+        for sharer, namespace in shared.get(target, ()):
+            if sharer not in position:
+                problems.append("container %r joins the %s namespace of %r, which the runbook recreates: %r would "
+                                "be left without it; add %r to confine_containers after %r, or stop sharing"
+                                % (sharer, namespace, target, sharer, sharer, target))
+            elif position[sharer] < position[target]:
+                problems.append("container %r joins the %s namespace of %r but is listed before it: list %r after "
+                                "%r, so that each stage recreates it after the container it joins"
+                                % (sharer, namespace, target, sharer, target))
+    return problems

@@ -39,6 +39,14 @@ options:
       - The runbook's state directory (C(confine_state_dir)); the records are C(<state_dir>/<name>/adopted.json).
     type: path
     default: /var/lib/confine
+  order:
+    description:
+      - The names of all the entries, in order. When given, every container on the host is read to find the ones
+        that join the network, pid or ipc namespace of an entry's container (C(--network container:<name>)):
+        recreating that container would leave them without it, so the task fails naming each one that is not an
+        entry listed after the container it joins. Nothing is written then.
+    type: list
+    elements: str
   record:
     description:
       - Keep the record of each container read from Docker. V(false) reads and writes nothing (the entries of
@@ -84,8 +92,10 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.confine.docker.plugins.module_utils._adopt import (
     AdoptionError,
     adopt,
+    host_sharers,
     read_records,
     record_path,
+    sharer_problems,
 )
 from ansible_collections.confine.docker.plugins.module_utils._io import WriteError, atomic_write
 
@@ -94,6 +104,7 @@ def main():
     module = AnsibleModule(
         argument_spec={
             "names": {"type": "list", "elements": "str", "required": True},
+            "order": {"type": "list", "elements": "str"},
             "state_dir": {"type": "path", "default": "/var/lib/confine"},
             "record": {"type": "bool", "default": True},
             "docker_cli": {"type": "path", "default": "docker"},
@@ -105,6 +116,10 @@ def main():
     paths = {name: record_path(state_dir, name) for name in names}
     try:
         entries, new_records = adopt(names, read_records(state_dir, names), module.run_command, docker)
+        if module.params["order"] is not None:
+            problems = sharer_problems(module.params["order"], host_sharers(module.run_command, docker))
+            if problems:
+                raise AdoptionError(problems)
     except AdoptionError as exc:
         module.fail_json(msg="cannot adopt: %s" % exc, problems=exc.problems)
     recorded = sorted(new_records) if module.params["record"] else []

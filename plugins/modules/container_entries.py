@@ -51,6 +51,13 @@ options:
         V(false) reads without writing, for a validation before the run lock and for the read-only verify stage.
     type: bool
     default: true
+  sharers:
+    description:
+      - Also read every container on the host and fail when one joins the network, pid or ipc namespace of an
+        entry's container (C(--network container:<name>)) without being an entry listed after it - recreating the
+        container it joins would leave it without that namespace. harden.yml checks this before the run lock.
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -95,7 +102,9 @@ from ansible_collections.confine.docker.plugins.module_utils._adopt import (
     adopt,
     adopted_names,
     complete_all,
+    host_sharers,
     read_records,
+    sharer_problems,
 )
 from ansible_collections.confine.docker.plugins.module_utils._entries import EntryError, check_entries
 
@@ -107,6 +116,7 @@ def main():
             "profile_prefix": {"type": "str", "default": "confine-"},
             "state_dir": {"type": "path", "default": "/var/lib/confine"},
             "record": {"type": "bool", "default": True},
+            "sharers": {"type": "bool", "default": False},
         },
         supports_check_mode=True,
     )
@@ -116,11 +126,15 @@ def main():
     except EntryError as exc:
         module.fail_json(msg=str(exc))
     names_adopted = adopted_names(containers)
-    if names_adopted:
+    if names_adopted or module.params["sharers"]:
         docker = module.get_bin_path("docker", required=True)
         try:
             read, _records = adopt(names_adopted, read_records(module.params["state_dir"], names_adopted),
                                    module.run_command, docker)
+            problems = sharer_problems(names, host_sharers(module.run_command, docker)) \
+                if module.params["sharers"] else []
+            if problems:
+                raise AdoptionError(problems)
         except AdoptionError as exc:
             module.fail_json(msg="cannot adopt: %s" % exc, problems=exc.problems)
         containers = complete_all(containers, read)

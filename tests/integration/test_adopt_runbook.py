@@ -113,3 +113,23 @@ def test_a_privileged_container_is_refused_before_anything_is_stopped(workdir):
     assert "cannot be adopted as it is: it is privileged" in proc.stdout, proc.stdout
     assert _inspect(NAME)["Id"] == before["Id"]
     assert not os.path.exists(os.path.join(workdir, "state"))
+
+
+def test_a_container_joining_the_network_of_one_to_recreate_must_be_an_entry_after_it(workdir):
+    sidecar = NAME + "-sidecar"
+    docker("rm", "-f", sidecar, check=False)
+    try:
+        docker("run", "-d", "--name", NAME, IMAGE, "sleep", "infinity")
+        docker("run", "-d", "--name", sidecar, "--network", "container:" + NAME, IMAGE, "sleep", "infinity")
+        before = {name: _inspect(name)["Id"] for name in (NAME, sidecar)}
+        proc = _play(workdir, "harden", [{"name": NAME, "adopt": True}])
+        assert proc.returncode != 0
+        assert ("container %r joins the network namespace of %r, which the runbook recreates" % (sidecar, NAME)
+                in proc.stdout), proc.stdout
+        # Listed, but before the container it joins: refused too, saying to list it after.
+        proc = _play(workdir, "harden", [{"name": sidecar, "adopt": True}, {"name": NAME, "adopt": True}])
+        assert proc.returncode != 0 and "is listed before it" in proc.stdout, proc.stdout
+        assert {name: _inspect(name)["Id"] for name in (NAME, sidecar)} == before
+        assert not os.path.exists(os.path.join(workdir, "state"))
+    finally:
+        docker("rm", "-f", sidecar, check=False)

@@ -65,3 +65,12 @@ def test_an_adopted_configuration_the_installed_module_cannot_take_is_refused(mo
 def test_a_bad_entry_stops_before_the_host_is_asked(monkeypatch):
     with pytest.raises(AnsibleActionFail, match="drop image"):
         run_action(monkeypatch, {"containers": [{"name": "cache", "adopt": True, "image": "redis"}]}, {})
+
+
+def test_sharers_asks_the_host_with_every_entry_in_order_even_without_adopted_ones(monkeypatch):
+    db = {"name": "db", "image": "postgres"}
+    result, calls = run_action(monkeypatch, {"containers": [WEB, db], "sharers": True, "record": False},
+                               {"changed": False, "entries": []})
+    assert calls == [("confine.docker.container_adopt", {"names": [], "state_dir": "/var/lib/confine",
+                                                         "record": False, "order": ["web", "db"]})]
+    assert result["containers"] == [WEB, db] and not result["changed"]

@@ -130,3 +130,49 @@ def test_read_records_reads_only_existing_records_and_names_an_unreadable_one(tm
     with pytest.raises(AdoptionError, match="container 'db': cannot read its adoption record"):
         _adopt.read_records(str(tmp_path), ["web", "db", "cache"])
     assert _adopt.read_records(str(tmp_path), ["web", "cache"]) == {"web": "{}\n"}
+
+
+def sharing(name, cid, **modes):
+    return {"Name": "/" + name, "Id": cid, "HostConfig": {key: value for key, value in modes.items()}}
+
+
+HOST = {"a" * 64: "web", "b" * 64: "sidecar", "c" * 64: "metrics", "d" * 64: "db"}
+INSPECTS = [sharing("web", "a" * 64, NetworkMode="bridge"),
+            sharing("sidecar", "b" * 64, NetworkMode="container:" + "a" * 64),
+            sharing("metrics", "c" * 64, PidMode="container:web", IpcMode="container:" + "a" * 12),
+            sharing("db", "d" * 64, NetworkMode="container:" + "e" * 64)]
+
+
+def test_sharers_are_found_by_id_short_id_or_name_per_namespace():
+    assert _adopt.sharers(INSPECTS, HOST) == {"web": [("sidecar", "network"), ("metrics", "pid"),
+                                                      ("metrics", "ipc")]}
+
+
+@pytest.mark.parametrize("order, expected", [
+    (["db"], []),
+    (["web", "sidecar", "metrics"], []),
+    (["web", "sidecar"], ["'metrics' joins the pid namespace of 'web'", "'metrics' joins the ipc namespace"]),
+    (["sidecar", "web", "metrics"], ["'sidecar' joins the network namespace of 'web' but is listed before it"]),
+])
+def test_a_sharer_must_be_an_entry_listed_after_the_container_it_joins(order, expected):
+    problems = _adopt.sharer_problems(order, _adopt.sharers(INSPECTS, HOST))
+    assert len(problems) == len(expected)
+    for problem, text in zip(problems, expected):
+        assert text in problem
+
+
+def test_host_sharers_reads_every_container_once():
+    by_name = {item["Name"].lstrip("/"): item for item in INSPECTS}
+    calls = []
+
+    def run(argv):
+        calls.append(argv[1:3])
+        if argv[1] == "ps":
+            return 0, "".join("%s %s\n" % pair for pair in HOST.items()), ""
+        return 0, json.dumps([by_name[HOST[cid]] for cid in argv[3:]]), ""
+
+    assert _adopt.host_sharers(run)["web"][0] == ("sidecar", "network")
+    assert calls == [["ps", "-a"], ["container", "inspect"]]
+    assert _adopt.host_sharers(lambda argv: (0, "", "")) == {}
+    with pytest.raises(AdoptionError, match="docker ps failed: down"):
+        _adopt.host_sharers(lambda argv: (1, "", "down"))
