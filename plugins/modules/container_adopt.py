@@ -42,8 +42,8 @@ options:
   order:
     description:
       - The names of all the entries, in order. When given, every container on the host is read to find the ones
-        that join the network, pid or ipc namespace of an entry's container (C(--network container:<name>)):
-        recreating that container would leave them without it, so the task fails naming each one that is not an
+        that join the network, pid or ipc namespace of an entry's container (C(--network container:<name>)).
+        Recreating that container would leave them without it, so the task fails naming each one that is not an
         entry listed after the container it joins. Nothing is written then.
     type: list
     elements: str

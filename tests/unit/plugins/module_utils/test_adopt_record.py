@@ -133,7 +133,7 @@ def test_read_records_reads_only_existing_records_and_names_an_unreadable_one(tm
 
 
 def sharing(name, cid, **modes):
-    return {"Name": "/" + name, "Id": cid, "HostConfig": {key: value for key, value in modes.items()}}
+    return {"Name": "/" + name, "Id": cid, "HostConfig": dict(modes)}
 
 
 HOST = {"a" * 64: "web", "b" * 64: "sidecar", "c" * 64: "metrics", "d" * 64: "db"}
