@@ -8,12 +8,15 @@ or ``seccomp=unconfined``), ``custom`` (a profile of its own for either), or ``d
 AppArmor profile, where the host has AppArmor, and its default seccomp profile) - whether compose manages it (its
 project, service, working directory and files, from compose's labels), and whether it can be adopted as it is
 (:mod:`_adopt`'s reasons when not). :func:`inventory` turns the descriptions into ``confine_containers`` entries
-(``adopt: true``), with the containers that cannot be confined that way listed apart, each with why.
+(``adopt: true``, or ``compose`` for a compose service's container), with the containers that cannot be
+confined that way listed apart, each with why.
 
 Plain Python, no Ansible imports.
 """
 
 from __future__ import annotations
+
+import json
 
 from ansible_collections.confine.docker.plugins.module_utils._adopt import AdoptError, parameters
 from ansible_collections.confine.docker.plugins.module_utils._entries import security_opt_key
@@ -72,27 +75,44 @@ def describe(inspect, image=None, containers=None, prefix="confine-"):
     kind, apparmor, seccomp = confinement(inspect)
     state = inspect.get("State") or {}
     problems = []
-    try:
-        parameters(inspect, image, containers)
-    except AdoptError as exc:
-        problems = exc.problems
     compose = compose_service(inspect)
-    if compose is not None:
-        problems.append("compose service %s of project %s: the next 'docker compose up' would recreate it without "
-                        "the runbook's options; confine compose services through their project instead"
-                        % (compose["service"], compose["project"]))
+    if compose is None:
+        try:
+            parameters(inspect, image, containers)
+        except AdoptError as exc:
+            problems = exc.problems
+    else:
+        # Compose recreates it from the project's files: confined through the project, not adopted.
+        if (inspect.get("HostConfig") or {}).get("Privileged"):
+            problems.append("compose service %s is privileged: the runbook confines no privileged container"
+                            % compose["service"])
+        if not compose["project_src"] or not compose["files"]:
+            problems.append("compose service %s: its labels do not name the project's directory and files"
+                            % compose["service"])
     managed = isinstance(apparmor, str) and apparmor.startswith(prefix)
     return {"name": name, "image": (inspect.get("Config") or {}).get("Image"), "id": inspect.get("Id"),
             "running": bool(state.get("Running")), "class": kind, "apparmor": apparmor, "seccomp": seccomp,
             "confined_by_runbook": managed, "compose": compose, "adoptable": not problems, "problems": problems}
 
 
+def compose_entry(name, compose):
+    """The ``confine_containers`` entry of a compose service's container: its project's files relative to the
+    project's directory where they are in it."""
+    src = compose["project_src"].rstrip("/")
+    files = [path[len(src) + 1:] if path.startswith(src + "/") else path for path in compose["files"]]
+    return {"name": name, "compose": {"project_src": src, "service": compose["service"], "files": files,
+                                      "project_name": compose["project"]}}
+
+
 def inventory(descriptions):
-    """``(entries, left)``: a ``confine_containers`` entry (``{name, adopt: true}``) for each container that can be
-    adopted, and ``{name, class, problems}`` for each that cannot, in the order given."""
+    """``(entries, left)``: a ``confine_containers`` entry for each container the runbook can take over -
+    ``{name, adopt: true}``, or a ``compose`` entry for a compose service's container - and ``{name, class,
+    problems}`` for each it cannot, in the order given."""
     entries, left = [], []
     for item in descriptions:
-        if item["adoptable"]:
+        if item["adoptable"] and item["compose"] is not None:
+            entries.append(compose_entry(item["name"], item["compose"]))
+        elif item["adoptable"]:
             entries.append({"name": item["name"], "adopt": True})
         else:
             left.append({"name": item["name"], "class": item["class"], "problems": list(item["problems"])})
@@ -111,7 +131,8 @@ def render(host, descriptions):
     """The starting inventory file of ``host``: YAML with the entries, the containers left out as comments."""
     entries, left = inventory(descriptions)
     lines = ["---",
-             "# Containers found on %s by playbooks/discover.yml; each entry adopts the container as it runs." % host,
+             "# Containers found on %s by playbooks/discover.yml: each entry adopts a container as it runs, or" % host,
+             "# confines a compose service through its project (docs/inventory.md).",
              "# Add a workload and a health check to each before its trial (docs/inventory.md).",
              "# Confinement found: %s." % ", ".join("%s %d" % pair for pair in summary(descriptions).items())]
     by_name = {item["name"]: item for item in descriptions}
@@ -123,7 +144,14 @@ def render(host, descriptions):
                 found["image"], found["class"], found["apparmor"] or "none", found["seccomp"],
                 "" if found["running"] else ", not running"))
             lines.append("  - name: %s" % _yaml_scalar(entry["name"]))
-            lines.append("    adopt: true")
+            if "compose" in entry:
+                compose = entry["compose"]
+                lines.append("    compose:")
+                for key in ("project_src", "service", "project_name"):
+                    lines.append("      %s: %s" % (key, json.dumps(compose[key])))
+                lines.append("      files: %s" % json.dumps(compose["files"]))
+            else:
+                lines.append("    adopt: true")
     else:
         lines.append("confine_containers: []")
     for item in left:

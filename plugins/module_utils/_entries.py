@@ -165,6 +165,17 @@ ENTRY_OPTIONS = {
                           "reads its configuration (C(docker inspect)) once, keeps it in C(<state dir>/<name>/"
                           "adopted.json), and recreates it with that configuration plus the confinement. An adopted "
                           "entry takes no C(image) or C(run)."),
+    "compose": _opt("dict", "A service of a docker compose project (compose v2): the runbook writes its confinement "
+                            "into an override of its own, C(compose.confine.yml) in C(project_src), and brings the "
+                            "service up with the project's files plus the override, never editing them. The "
+                            "service's container is named after the entry. A compose entry takes no C(image), "
+                            "C(run) or C(adopt).",
+                    options={"project_src": _opt("path", "The project's directory.", required=True),
+                             "service": _opt("str", "The service.", required=True),
+                             "files": _opt("list", "The project's compose files, relative to C(project_src), as "
+                                                   "given to C(docker compose -f).", elements="str", required=True),
+                             "project_name": _opt("str", "The project's name (by default compose's: the "
+                                                         "directory's name).")}),
     "run": _opt("dict", RUN_DESCRIPTION),
     "apparmor": _opt("dict", "Seed of the container's AppArmor profile, as the C(spec), C(src) or C(content) option "
                              "of C(confine.docker.apparmor_profile). Without it the profile starts from a spec with "
@@ -280,6 +291,12 @@ def validate_entries(containers, prefix="confine-", schema_problems=(), docker_s
             problems.append("%s: container %r is named more than once" % (where, name))
         names.append(name)
         image = entry.get("image")
+        if entry.get("compose") is not None:
+            given = [key for key in ("image", "run", "adopt") if entry.get(key) not in (None, False)]
+            if given:
+                problems.append("%s (%s): a compose entry runs the service as the project declares it; drop %s"
+                                % (where, name, " and ".join(given)))
+            continue
         if entry.get("adopt") is True:
             given = [key for key in ("image", "run") if entry.get(key) is not None]
             if given:
@@ -288,8 +305,8 @@ def validate_entries(containers, prefix="confine-", schema_problems=(), docker_s
                                 % (where, name, " and ".join(given)))
             continue
         if image is None:
-            problems.append("%s (%s): image is required (or adopt: true for a container that runs on the host)"
-                            % (where, name))
+            problems.append("%s (%s): image is required (or adopt: true for a container that runs on the host, or "
+                            "compose for a compose service)" % (where, name))
         elif not isinstance(image, str) or not image.strip():
             problems.append("%s (%s): image must be a non-empty string" % (where, name))
         problems.extend(run_problems(entry.get("run"), "%s (%s)" % (where, name), docker_spec))

@@ -58,14 +58,15 @@ def test_discovery_classifies_each_container_and_writes_a_starting_inventory(con
     assert proc.returncode == 0, proc.stdout
     text = (tmp_path / "found" / "lab-host.yml").read_text(encoding="utf-8")
     data = yaml.safe_load(text)
-    adopted = [entry["name"] for entry in data["confine_containers"] if entry["name"].startswith(PREFIX)]
-    assert sorted(adopted) == sorted(PREFIX + name for name in ("plain", "noseccomp", "custom", "stopped"))
-    assert all(entry == {"name": entry["name"], "adopt": True} for entry in data["confine_containers"])
-    assert _entries.validate_entries(data["confine_containers"])  # a valid inventory as written
-    lines = {name: [line for line in text.splitlines() if line.startswith("# Not adopted: %s%s " % (PREFIX, name))]
-             for name in ("privileged", "composed")}
-    assert "(privileged): it is privileged" in lines["privileged"][0], text
-    assert "compose service web of project shop" in lines["composed"][0], text
+    ours = {entry["name"]: entry for entry in data["confine_containers"] if entry["name"].startswith(PREFIX)}
+    assert sorted(ours) == sorted(PREFIX + name for name in ("plain", "noseccomp", "custom", "stopped", "composed"))
+    assert all(entry == {"name": name, "adopt": True} for name, entry in ours.items() if "composed" not in name)
+    # The compose service's container is confined through its project.
+    assert ours[PREFIX + "composed"]["compose"] == {"project_src": "/srv/shop", "service": "web",
+                                                    "files": ["compose.yml"], "project_name": "shop"}
+    assert _entries.check_entries(data["confine_containers"])  # a valid inventory as written
+    lines = [line for line in text.splitlines() if line.startswith("# Not adopted: %sprivileged " % PREFIX)]
+    assert "(privileged): it is privileged" in lines[0], text
     # Each class, as the summary task shows it.
     shown = proc.stdout
     for name, kind in (("plain", "docker-default"), ("noseccomp", "unconfined"), ("custom", "custom"),

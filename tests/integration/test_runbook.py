@@ -15,8 +15,8 @@ CONTAINER = "rbtest-runbook"
 IMAGE = "confine-lab/base:bookworm"
 
 
-def _play(workdir, role, containers, extra=None):
-    return ansible_playbook(*_play_args(workdir, role, containers, extra), check=False)
+def _play(workdir, role, containers, extra=None, env=None):
+    return ansible_playbook(*_play_args(workdir, role, containers, extra), check=False, env=env)
 
 
 def _play_args(workdir, role, containers, extra=None):

@@ -59,7 +59,15 @@ def test_compose_labels_name_the_project_and_service():
                                                "files": ["/srv/shop/a.yml", "/srv/shop/b.yml"]}
     assert _discover.compose_service(container()) is None
     described = _discover.describe(data, IMAGE, {})
-    assert not described["adoptable"] and "compose service web of project shop" in described["problems"][0]
+    assert described["adoptable"] and described["problems"] == []
+    entries, left = _discover.inventory([described])
+    assert left == [] and entries == [{"name": "web", "compose": {"project_src": "/srv/shop", "service": "web",
+                                                                  "files": ["a.yml", "b.yml"], "project_name": "shop"}}]
+    written = yaml.safe_load(_discover.render("h", [described]))["confine_containers"]
+    assert written == entries and _entries.check_entries(written) == ["web"]
+    # A compose container whose labels do not say where its project is cannot be written as an entry.
+    bare = container(labels={"com.docker.compose.service": "web", "com.docker.compose.project": "shop"})
+    assert "do not name the project's directory" in _discover.describe(bare, IMAGE, {})["problems"][0]
 
 
 def test_the_starting_inventory_adopts_what_can_be_adopted_and_says_why_not_for_the_rest():

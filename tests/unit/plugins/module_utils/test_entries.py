@@ -47,6 +47,14 @@ def test_bad_entries_are_refused(entries, message):
         validate_entries(entries)
 
 
+def test_a_compose_entry_needs_no_image_and_takes_no_run_or_adopt():
+    compose = {"project_src": "/srv/shop", "service": "web", "files": ["compose.yml"], "project_name": "shop"}
+    assert _entries.check_entries([{"name": "shop-web", "compose": compose, "workload": {"probes": ["http://x/"]}}]) \
+        == ["shop-web"]
+    with pytest.raises(EntryError, match="drop run and adopt"):
+        _entries.check_entries([{"name": "shop-web", "compose": compose, "run": {}, "adopt": True}])
+
+
 def test_an_adopted_entry_needs_no_image_and_keeps_its_other_keys():
     entries = [{"name": "web", "adopt": True, "workload": {"probes": ["http://127.0.0.1:8080/"]},
                 "health": {"url": "http://127.0.0.1:8080/"}, "approve": {"seccomp": ["keyctl"]}},
@@ -185,6 +193,10 @@ SCHEMA_ERRORS = [
     ({"adopt": True}, "adopt: true takes the image and the run options from the container on the host; drop image"),
     ({"adopt": True, "run": {"env": {"A": "1"}}}, "drop image and run"),
     ({"adopt": "perhaps"}, "adopt"),
+    ({"compose": {"project_src": "/srv/shop", "service": "web", "files": ["compose.yml"]}},
+     "a compose entry runs the service as the project declares it; drop image"),
+    ({"compose": {"project_src": "/srv/shop", "service": "web"}}, "missing required arguments: files"),
+    ({"compose": {"project_src": "/srv/shop", "service": "web", "files": ["c.yml"], "build": True}}, "build"),
     ({"run": {"docker_host": "tcp://elsewhere:2375"}}, "run.docker_host is the runbook's: the runbook works on the "
                                                        "host's own Docker engine"),
     ({"run": {"docker_url": "tcp://elsewhere:2375"}}, "run.docker_url is the runbook's"),
