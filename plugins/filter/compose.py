@@ -15,7 +15,8 @@ description:
     file's text. Both are None for Docker's baseline (the project without the override).
   - The filter C(confine.docker.compose_problems) takes the same model, O(service) and O(name) and lists what keeps
     the runbook from confining the service (no such service, replicas, another C(container_name), confinement of its
-    own, privileged).
+    own, privileged, and - given the project's directory - a writable bind mount of that directory, from which the
+    container could rewrite the override).
 options:
   _input:
     description: The resolved compose model.
@@ -66,8 +67,8 @@ def compose_override(config, service, name, security_opts=()):
     return _compose.override(_model(config), service, name, list(security_opts or ()))
 
 
-def compose_problems(config, service, name):
-    return _compose.service_problems(_model(config), service, name)
+def compose_problems(config, service, name, project_src=None):
+    return _compose.service_problems(_model(config), service, name, project_src)
 
 
 class FilterModule:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import posixpath
 
 from ansible_collections.confine.docker.plugins.module_utils._entries import OWNED_SECURITY_OPTS, security_opt_key
 
@@ -88,9 +89,17 @@ def override(config, service, name, security_opts):
     return {"override": "\n".join(lines) + "\n", "seccomp": seccomp}
 
 
-def service_problems(config, service, name):
+def _within(path, directory):
+    path, directory = posixpath.normpath(path), posixpath.normpath(directory)
+    return path == directory or path.startswith(directory.rstrip("/") + "/")
+
+
+def service_problems(config, service, name, project_src=None):
     """What keeps the runbook from confining ``service`` of the resolved compose model ``config`` (the JSON of
-    ``docker compose config --format json`` of the project's files, without the override) as container ``name``."""
+    ``docker compose config --format json`` of the project's files, without the override) as container ``name``.
+
+    With ``project_src``, a writable bind mount of the project's directory (or of one above it) is refused too: the
+    container could rewrite the override and its seccomp profile, which the next ``docker compose up`` reads."""
     services = (config or {}).get("services") or {}
     if service not in services:
         return ["the project has no service %r (it has %s)" % (service, ", ".join(sorted(services)) or "none")]
@@ -108,6 +117,12 @@ def service_problems(config, service, name):
         if security_opt_key(option) in OWNED_SECURITY_OPTS:
             problems.append("service %r sets security_opt %r: the runbook's override sets %s; take it out of the "
                             "project's files" % (service, option, security_opt_key(option)))
+    for volume in spec.get("volumes") or ():
+        if project_src and isinstance(volume, dict) and volume.get("type") == "bind" \
+                and not volume.get("read_only") and _within(project_src, str(volume.get("source") or "")):
+            problems.append("service %r mounts %s writable at %s: the container could rewrite the runbook's "
+                            "override beside the project; mount it read-only or mount less"
+                            % (service, volume.get("source"), volume.get("target")))
     if spec.get("privileged"):
         problems.append("service %r is privileged: Docker runs it without seccomp and with every capability and "
                         "device; give it the capabilities and devices it needs instead" % service)

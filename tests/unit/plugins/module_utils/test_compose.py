@@ -73,6 +73,20 @@ def test_a_service_the_runbook_cannot_confine_is_named_with_why(service, spec, m
     assert len(problems) == 1 and message in problems[0], problems
 
 
+@pytest.mark.parametrize("source, read_only, refused", [
+    ("/srv/shop", False, True), ("/srv", False, True), ("/", False, True), ("/srv/shop", True, False),
+    ("/srv/shop/site", False, False), ("/srv/shopping", False, False),
+])
+def test_a_writable_mount_of_the_project_directory_is_refused(source, read_only, refused):
+    model = json.loads(json.dumps(MODEL))
+    model["services"]["web"]["volumes"] = [{"type": "bind", "source": source, "target": "/app",
+                                            "read_only": read_only}]
+    problems = _compose.service_problems(model, "web", "shop-web", "/srv/shop")
+    assert bool(problems) is refused, problems
+    if refused:
+        assert "could rewrite the runbook's override" in problems[0]
+
+
 def test_a_service_it_can_confine_has_no_problem_and_the_filters_take_the_json_text():
     model = json.loads(json.dumps(MODEL))
     model["services"]["web"]["container_name"] = "shop-web"
