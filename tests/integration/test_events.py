@@ -17,7 +17,7 @@ import time
 import uuid
 
 import pytest
-from conftest import run_module
+from conftest import _auditd_running, run_module
 
 EVENTS = "confine.docker.security_events"
 WIDEN = "confine.docker.profile_widen"
@@ -73,6 +73,13 @@ def _local_interpreter(monkeypatch):
 
 
 @pytest.fixture
+def auditd_in_turn(_audit_state_kept):
+    """auditd running, for a test that needs every record: on a busy host the kernel log rate-limits them (the
+    test below covers that case). This module's tests hold the turn already (_audit_state_kept)."""
+    yield from _auditd_running()
+
+
+@pytest.fixture
 def lab(docker_cli, tmp_path):
     names = []
 
@@ -88,7 +95,7 @@ def lab(docker_cli, tmp_path):
         docker(docker_cli, "rm", "-f", name, check=False)
 
 
-def test_collect_widen_enforce_on_the_real_kernel(lab, docker_cli, tmp_path):
+def test_collect_widen_enforce_on_the_real_kernel(lab, docker_cli, tmp_path, auditd_in_turn):
     trial = tmp_path / "trial.json"
     trial.write_text(json.dumps(TRIAL))
     before = run_module(EVENTS, {})
