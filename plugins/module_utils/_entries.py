@@ -160,7 +160,8 @@ RUN_DESCRIPTION = ("Run options: parameters of C(community.docker.docker_contain
 ENTRY_OPTIONS = {
     "name": _opt("str", "Container name. Its AppArmor profile is C(<prefix><name>), its state directory "
                  "C(<state dir>/<name>/).", required=True),
-    "image": _opt("str", "Image the container runs (it must be present on the host). Required unless C(adopt)."),
+    "image": _opt("str", "Image the container runs (it must be present on the host). Required unless C(adopt) or "
+                         "C(compose)."),
     "adopt": _opt("bool", "Adopt the container of this name that runs on the host, started by anyone: the runbook "
                           "reads its configuration (C(docker inspect)) once, keeps it in C(<state dir>/<name>/"
                           "adopted.json), and recreates it with that configuration plus the confinement. An adopted "
