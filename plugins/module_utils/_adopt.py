@@ -655,3 +655,16 @@ def sharer_problems(order, shared):
                                 "%r, so that each stage recreates it after the container it joins"
                                 % (sharer, namespace, target, sharer, target))
     return problems
+
+
+def read(names, state_dir, run, docker="docker", order=None):
+    """What both container_adopt and container_entries read of the host: the entries of the adopted ``names``
+    (from their records in ``state_dir``, or from Docker) and the records to keep, as :func:`adopt`; with ``order``
+    (every entry's name, in order) the namespace sharers are checked too (:func:`sharer_problems`). Raises
+    AdoptionError with every problem."""
+    entries, new_records = adopt(names, read_records(state_dir, names), run, docker)
+    if order is not None:
+        problems = sharer_problems(order, host_sharers(run, docker))
+        if problems:
+            raise AdoptionError(problems)
+    return entries, new_records

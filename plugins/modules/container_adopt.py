@@ -91,11 +91,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.confine.docker.plugins.module_utils._adopt import (
     AdoptionError,
-    adopt,
-    host_sharers,
-    read_records,
+    read,
     record_path,
-    sharer_problems,
 )
 from ansible_collections.confine.docker.plugins.module_utils._io import WriteError, atomic_write
 
@@ -115,11 +112,7 @@ def main():
     docker = module.get_bin_path(module.params["docker_cli"], required=True)
     paths = {name: record_path(state_dir, name) for name in names}
     try:
-        entries, new_records = adopt(names, read_records(state_dir, names), module.run_command, docker)
-        if module.params["order"] is not None:
-            problems = sharer_problems(module.params["order"], host_sharers(module.run_command, docker))
-            if problems:
-                raise AdoptionError(problems)
+        entries, new_records = read(names, state_dir, module.run_command, docker, module.params["order"])
     except AdoptionError as exc:
         module.fail_json(msg="cannot adopt: %s" % exc, problems=exc.problems)
     recorded = sorted(new_records) if module.params["record"] else []

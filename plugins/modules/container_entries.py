@@ -99,12 +99,9 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.confine.docker.plugins.module_utils._adopt import (
     AdoptionError,
-    adopt,
     adopted_names,
     complete_all,
-    host_sharers,
-    read_records,
-    sharer_problems,
+    read,
 )
 from ansible_collections.confine.docker.plugins.module_utils._entries import EntryError, check_entries
 
@@ -129,15 +126,11 @@ def main():
     if names_adopted or module.params["sharers"]:
         docker = module.get_bin_path("docker", required=True)
         try:
-            read, _records = adopt(names_adopted, read_records(module.params["state_dir"], names_adopted),
-                                   module.run_command, docker)
-            problems = sharer_problems(names, host_sharers(module.run_command, docker)) \
-                if module.params["sharers"] else []
-            if problems:
-                raise AdoptionError(problems)
+            adopted, _records = read(names_adopted, module.params["state_dir"], module.run_command, docker,
+                                     names if module.params["sharers"] else None)
         except AdoptionError as exc:
             module.fail_json(msg="cannot adopt: %s" % exc, problems=exc.problems)
-        containers = complete_all(containers, read)
+        containers = complete_all(containers, adopted)
         try:
             check_entries(containers, prefix)
         except EntryError as exc:

@@ -176,3 +176,17 @@ def test_host_sharers_reads_every_container_once():
     assert _adopt.host_sharers(lambda argv: (0, "", "")) == {}
     with pytest.raises(AdoptionError, match="docker ps failed: down"):
         _adopt.host_sharers(lambda argv: (1, "", "down"))
+
+
+def test_read_checks_the_sharers_of_the_entries_only_when_given_their_order(tmp_path):
+    by_name = {item["Name"].lstrip("/"): item for item in INSPECTS}
+
+    def run(argv):
+        if argv[1] == "ps":
+            return 0, "".join("%s %s\n" % pair for pair in HOST.items()), ""
+        return 0, json.dumps([by_name[HOST[cid]] for cid in argv[3:]]), ""
+
+    assert _adopt.read([], str(tmp_path), run) == ([], {})
+    assert _adopt.read([], str(tmp_path), run, order=["web", "sidecar", "metrics"]) == ([], {})
+    with pytest.raises(AdoptionError, match="'sidecar' joins the network namespace of 'web' but is listed before"):
+        _adopt.read([], str(tmp_path), run, order=["sidecar", "web", "metrics"])
