@@ -546,10 +546,19 @@ def _inspect(run, docker, kind, ident):
     return data[0] if isinstance(data, list) and data and isinstance(data[0], dict) else None
 
 
-def read_host(names, records, run, docker="docker"):
+def host_containers(run, docker="docker"):
+    """id -> name of every container on the host (``docker ps -a``)."""
+    rc, out, err = run([docker, "ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Names}}"])
+    if rc != 0:
+        raise AdoptionError(["docker ps failed: %s" % (err.strip() or "rc=%d" % rc)])
+    return dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+
+
+def read_host(names, records, run, docker="docker", containers=None):
     """What :func:`resolve` needs from Docker for the ``names`` that have no record: ``(inspects, images,
-    containers)``. ``run(argv)`` runs a command and returns ``(rc, stdout, stderr)``."""
-    inspects, images, containers = {}, {}, None
+    containers)``; ``containers`` is :func:`host_containers`' result when the caller has it already.
+    ``run(argv)`` runs a command and returns ``(rc, stdout, stderr)``."""
+    inspects, images = {}, {}
     for name in names:
         if (records or {}).get(name) is not None:
             continue
@@ -558,24 +567,19 @@ def read_host(names, records, run, docker="docker"):
         if image and image not in images:
             images[image] = _inspect(run, docker, "image", image)
         if containers is None:
-            rc, out, err = run([docker, "ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Names}}"])
-            if rc != 0:
-                raise AdoptionError(["docker ps failed: %s" % (err.strip() or "rc=%d" % rc)])
-            containers = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+            containers = host_containers(run, docker)
     return inspects, images, containers
 
 
-def adopt(names, records, run, docker="docker"):
+def adopt(names, records, run, docker="docker", containers=None):
     """:func:`resolve` of ``names`` with what Docker says of those without a record."""
-    return resolve(names, records, *read_host(names, records, run, docker))
+    return resolve(names, records, *read_host(names, records, run, docker, containers))
 
 
-def host_sharers(run, docker="docker"):
-    """:func:`sharers` of every container on the host, as Docker says."""
-    rc, out, err = run([docker, "ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Names}}"])
-    if rc != 0:
-        raise AdoptionError(["docker ps failed: %s" % (err.strip() or "rc=%d" % rc)])
-    containers = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+def host_sharers(run, docker="docker", containers=None):
+    """:func:`sharers` of every container on the host, as Docker says (``containers`` as for :func:`read_host`)."""
+    if containers is None:
+        containers = host_containers(run, docker)
     if not containers:
         return {}
     rc, out, err = run([docker, "container", "inspect", *containers])
@@ -662,9 +666,10 @@ def read(names, state_dir, run, docker="docker", order=None):
     (from their records in ``state_dir``, or from Docker) and the records to keep, as :func:`adopt`; with ``order``
     (every entry's name, in order) the namespace sharers are checked too (:func:`sharer_problems`). Raises
     AdoptionError with every problem."""
-    entries, new_records = adopt(names, read_records(state_dir, names), run, docker)
+    containers = host_containers(run, docker) if order is not None else None
+    entries, new_records = adopt(names, read_records(state_dir, names), run, docker, containers)
     if order is not None:
-        problems = sharer_problems(order, host_sharers(run, docker))
+        problems = sharer_problems(order, host_sharers(run, docker, containers))
         if problems:
             raise AdoptionError(problems)
     return entries, new_records

@@ -217,6 +217,29 @@ def status(paths, timeout):
     return 0 if ok else 1
 
 
+class Handle:
+    """A test's handle on one private dockerd: this script's actions run for it (``launcher``) and the Docker CLI
+    talking to it (``docker``); each returns the CompletedProcess and, with ``check``, asserts it succeeded."""
+
+    def __init__(self, base, run, timeout=30):
+        self.base, self.run, self.timeout = base, run, timeout
+        self.host = "unix://" + os.path.join(run, "docker.sock")
+
+    def launcher(self, action, check=True):
+        proc = subprocess.run([sys.executable, os.path.abspath(__file__), action, "--base", self.base,
+                               "--run", self.run, "--timeout", str(self.timeout)],
+                              capture_output=True, text=True, check=False)
+        if check:
+            assert proc.returncode == 0, "%s failed: %s%s" % (action, proc.stdout, proc.stderr)
+        return proc
+
+    def docker(self, *args, check=True):
+        proc = subprocess.run([DOCKER, "-H", self.host, *args], capture_output=True, text=True, check=False)
+        if check:
+            assert proc.returncode == 0, "docker %s failed: %s" % (args, proc.stderr)
+        return proc
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=["start", "stop", "restart", "reload", "status", "purge"])

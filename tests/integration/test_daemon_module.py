@@ -16,11 +16,11 @@ import tempfile
 import pytest
 from conftest import engine_disagreements, key_cases
 from conftest import run_module as _run_module
+from isolated_dockerd import Handle
 
 from ansible_collections.confine.docker.plugins.module_utils import _daemon
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-LAUNCHER = os.path.join(HERE, "isolated_dockerd.py")
 BASE = "/var/lib/confine-it-daemon-cfg"
 RUN = "/run/confine-it-daemon-cfg"
 MODULE = "confine.docker.daemon_config"
@@ -32,10 +32,7 @@ def run_module(module, args, **kwargs):
 
 
 def launcher(action):
-    return subprocess.run(
-        [sys.executable, LAUNCHER, action, "--base", BASE, "--run", RUN, "--timeout", "30"],
-        capture_output=True, text=True, check=False,
-    )
+    return Handle(BASE, RUN).launcher(action, check=False)
 
 
 @pytest.fixture()

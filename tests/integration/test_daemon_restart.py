@@ -14,7 +14,8 @@ import sys
 import tempfile
 
 import pytest
-from conftest import DOCKER, ansible_playbook
+from conftest import ansible_playbook
+from isolated_dockerd import Handle
 
 pytestmark = pytest.mark.slow
 
@@ -31,23 +32,8 @@ IMAGE = "confine-lab/base:bookworm"
 CONTAINER = "confine-it-daemon-workload"
 # A file as a user could have it: their own keys, their own layout.
 USER_FILE = '{\n    "labels": ["site=lab"],\n    "log-opts": {"max-size": "10m"},\n    "debug": false\n}\n'
-
-
-def launcher(action, check=True):
-    proc = subprocess.run(
-        [sys.executable, LAUNCHER, action, "--base", BASE, "--run", RUN, "--timeout", "30"],
-        capture_output=True, text=True, check=False,
-    )
-    if check:
-        assert proc.returncode == 0, "%s failed: %s%s" % (action, proc.stdout, proc.stderr)
-    return proc
-
-
-def docker(*args, check=True):
-    proc = subprocess.run([DOCKER, "-H", HOST, *args], capture_output=True, text=True, check=False)
-    if check:
-        assert proc.returncode == 0, "docker %s failed: %s" % (args, proc.stderr)
-    return proc
+DAEMON = Handle(BASE, RUN)
+launcher, docker = DAEMON.launcher, DAEMON.docker
 
 
 def info():

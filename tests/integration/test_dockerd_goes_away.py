@@ -12,32 +12,17 @@ import sys
 import tempfile
 
 import pytest
-from conftest import DOCKER, ROOT, ansible_env, ansible_playbook, start_playbook
+from conftest import ROOT, ansible_env, ansible_playbook, start_playbook
+from isolated_dockerd import Handle
 
 # In the host tier (the Debian 12 lane of make test), beside the other private dockerd's tests: it kills nothing.
 pytestmark = pytest.mark.slow
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-LAUNCHER = os.path.join(HERE, "isolated_dockerd.py")
 BASE, RUN = "/var/lib/confine-it-goaway", "/run/confine-it-goaway"
-HOST = "unix://" + os.path.join(RUN, "docker.sock")
 IMAGE = "confine-lab/base:bookworm"
 NAME = "confine-it-goaway"
-
-
-def launcher(action, check=True):
-    proc = subprocess.run([sys.executable, LAUNCHER, action, "--base", BASE, "--run", RUN, "--timeout", "60"],
-                          capture_output=True, text=True, check=False)
-    if check:
-        assert proc.returncode == 0, "%s failed: %s%s" % (action, proc.stdout, proc.stderr)
-    return proc
-
-
-def docker(*args, check=True):
-    proc = subprocess.run([DOCKER, "-H", HOST, *args], capture_output=True, text=True, check=False)
-    if check:
-        assert proc.returncode == 0, "docker %s failed: %s" % (args, proc.stderr)
-    return proc
+DAEMON = Handle(BASE, RUN, timeout=60)
+launcher, docker, HOST = DAEMON.launcher, DAEMON.docker, DAEMON.host
 
 
 @pytest.fixture()

@@ -190,3 +190,20 @@ def test_read_checks_the_sharers_of_the_entries_only_when_given_their_order(tmp_
     assert _adopt.read([], str(tmp_path), run, order=["web", "sidecar", "metrics"]) == ([], {})
     with pytest.raises(AdoptionError, match="'sidecar' joins the network namespace of 'web' but is listed before"):
         _adopt.read([], str(tmp_path), run, order=["sidecar", "web", "metrics"])
+
+
+def test_read_lists_the_host_containers_once_for_adoption_and_sharers(tmp_path):
+    docker = FakeDocker({NAME: MINIMAL}, {MINIMAL["Image"]: IMAGE})
+
+    def run(argv):  # the sharers' one inspect of every container names them by id
+        if argv[1:3] == ["container", "inspect"] and "--" not in argv:
+            docker.calls.append(argv[1:])
+            return 0, json.dumps([MINIMAL]), ""
+        return docker(argv)
+
+    entries, new = _adopt.read([NAME], str(tmp_path), run, order=[NAME])
+    assert [item["name"] for item in entries] == [NAME] and list(new) == [NAME]
+    assert [call[:2] for call in docker.calls].count(["ps", "-a"]) == 1
+    docker.calls.clear()
+    _adopt.read([NAME], str(tmp_path), run)
+    assert [call[:2] for call in docker.calls].count(["ps", "-a"]) == 1
