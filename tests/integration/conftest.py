@@ -106,6 +106,13 @@ def lab_suites():
     return wanted
 
 
+def one_stack(lab_suite, runs_on, why):
+    """Skip a VM case outside ``runs_on``: for a case whose subject is the same code on both stacks, one stack
+    proves it, and every runbook run in a TCG VM costs minutes of make test. ``why`` says what makes it stack-free."""
+    if lab_suite != runs_on:
+        pytest.skip("runs in the %s VM only: %s" % (runs_on, why))
+
+
 def inventory_suite(inventory, host="confine-vm-1"):
     """The suite ``lab/vm/start`` recorded for ``host`` in ``inventory`` (bookworm for inventories without it)."""
     with open(inventory, encoding="utf-8") as handle:

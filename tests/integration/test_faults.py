@@ -14,7 +14,8 @@ The uninterrupted run is timed beside each host point (the re-run's time is repo
 kill the next run must finish with the container running, confined by its own profiles in enforce mode
 (``docker inspect`` and the kernel's view), verify passed, and the run after it must change nothing. The killed
 run's lock is taken over (same controller, its process gone). The first two points run against this host's dockerd
-(seccomp enforced by this kernel, ``confine_apparmor: false``), the third in the lab VM.
+(seccomp enforced by this kernel, ``confine_apparmor: false``), the third in the lab VM, where a second run started
+beside the first while that one holds the lock must stop at once, naming the holder, and change nothing.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ import os
 import select
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import pytest
@@ -230,6 +233,29 @@ def _vm_confined(lab_inventory):
     return out[3]
 
 
+class SecondRun:
+    """A second ``harden.yml`` on the same VM, started beside the first once that one holds the host's lock (at its
+    first line holding ``banner``), in a thread; ``then`` decides the first run's kill as before."""
+
+    def __init__(self, banner, args, then):
+        self.banner, self.args, self.then = banner, args, then
+        self.thread, self.result = None, {}
+
+    def _run(self):
+        self.result["proc"], self.result["seconds"] = _run(self.args)
+
+    def __call__(self, line):
+        if self.thread is None and self.banner in line:
+            self.thread = threading.Thread(target=self._run, daemon=True)
+            self.thread.start()
+        return self.then(line)
+
+    def wait(self):
+        assert self.thread is not None, "the second run was never started"
+        self.thread.join(timeout=1800)
+        return self.result["proc"], self.result["seconds"]
+
+
 # The kill in the VM costs three runbook runs under TCG: it runs on today's stack, Debian 13, only.
 VM_SUITE = "trixie"
 
@@ -240,8 +266,17 @@ def test_killed_right_after_the_enforce_reload_the_next_run_converges(lab_suite,
     if lab_suite != VM_SUITE:
         pytest.skip("the kill in the VM runs on %s (three runbook runs under TCG)" % VM_SUITE)
     try:
-        output, partial, killed = _killed_run(_vm_args(lab_inventory, tmp_path, "two"), _vm_point(lab_inventory))
+        # Two runs on one VM: the second, started while the first holds the lock (its trial begins), stops at
+        # once naming it and changes nothing; the first goes on until it is killed.
+        second = SecondRun("TASK [confine.docker.complain : ", _vm_args(lab_inventory, tmp_path, "other"),
+                           _vm_point(lab_inventory))
+        output, partial, killed = _killed_run(_vm_args(lab_inventory, tmp_path, "two"), second)
         assert killed, output[-3000:]
+        stopped, stopped_after = second.wait()
+        assert stopped.returncode == 2, stopped.stdout[-3000:]
+        assert "another confine.docker run holds the lock /run/confine/lock: ansible-playbook pid " in stopped.stdout
+        assert "on the controller %s" % socket.gethostname() in stopped.stdout, stopped.stdout[-3000:]
+        assert _recap(stopped.stdout, "confine-vm-1")["changed"] == "0", stopped.stdout[-3000:]
         mode = vm_ssh(lab_inventory, "cat /sys/kernel/security/apparmor/profiles").stdout
         assert "%s (enforce)" % PROFILE in mode, mode  # the kill came after the reload
         again, rerun = _run(_vm_args(lab_inventory, tmp_path, "two"))
@@ -251,8 +286,8 @@ def test_killed_right_after_the_enforce_reload_the_next_run_converges(lab_suite,
         assert third.returncode == 0, third.stdout[-6000:]
         assert _recap(third.stdout, "confine-vm-1")["changed"] == "0", third.stdout[-6000:]
         assert _vm_confined(lab_inventory) == container
-        print("FAULT vm apparmor_enforced: killed after %.0f s, re-run %.0f s, third run %.0f s"
-              % (partial, rerun, steady))
+        print("FAULT vm apparmor_enforced: killed after %.0f s, re-run %.0f s, third run %.0f s; the second run "
+              "beside the first stopped after %.0f s" % (partial, rerun, steady, stopped_after))
     finally:
         vm_ssh(lab_inventory, "docker rm -f %s; apparmor_parser -R /etc/apparmor.d/containers/%s; "
                "rm -f /etc/apparmor.d/containers/%s /etc/docker/seccomp/%s*.json; rm -rf /var/lib/confine/%s; "

@@ -7,8 +7,10 @@ and sends forged AppArmor and seccomp records through the audit netlink socket, 
 the guard would admit if the records were believed. ``hostile`` runs as the runbook runs containers (CAP_AUDIT_WRITE
 dropped); ``hostile-aw`` keeps CAP_AUDIT_WRITE (``run.capabilities``), so its forgeries reach the audit log.
 
-``harden.yml`` runs the whole trial (complain, collect, widen, rounds) with ``confine_force_enforce`` (the trial is
-not clean: it holds refused items) and no seed profiles. Then:
+It runs in the Debian 13 VM only: the guard and the collector are the same Python on both stacks, the kernel records
+they read are proven on both by test_events_vm, and the trial takes about ten minutes under TCG. ``harden.yml`` runs
+the whole trial (complain, collect, widen, rounds) with ``confine_force_enforce`` (the trial is not clean: it holds
+refused items) and no seed profiles. Then:
 
 - the review reports list every hostile access as refused with its reason, and the forgeries as suspicious;
 - no rule of the enforced profiles covers them, and the forged path appears nowhere;
@@ -23,7 +25,7 @@ import os
 import shlex
 
 import pytest
-from conftest import AUDITD_READY, ROOT, ansible_playbook, run_module, vm_ssh
+from conftest import AUDITD_READY, ROOT, ansible_playbook, one_stack, run_module, vm_ssh
 
 from ansible_collections.confine.docker.plugins.module_utils._events import Collector, split_record
 
@@ -71,7 +73,8 @@ def cleanup(inventory):
 
 
 @pytest.fixture(scope="module")
-def hardened(lab_inventory, tmp_path_factory):
+def hardened(lab_suite, lab_inventory, tmp_path_factory):
+    one_stack(lab_suite, "trixie", "the guard and the collector are the same code on both stacks")
     inventory = lab_inventory
     cleanup(inventory)
     ssh(inventory, AUDITD_READY)

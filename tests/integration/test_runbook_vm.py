@@ -13,11 +13,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import ansible_playbook, vm_ssh
+from conftest import ansible_playbook, one_stack, vm_ssh
 
 pytestmark = pytest.mark.vm
 
 HOST = "confine-vm-1"
+# Each case runs on one lab stack (the enforced case on Debian 12, the refused one on Debian 13).
+SEED_ON_ONE_STACK = "an opaque seed is handled by the same code on both stacks"
 IMAGE = "confine-lab/base:bookworm"
 STATE_DIR = "/var/lib/confine"
 APPARMOR_DIR = "/etc/apparmor.d/containers"
@@ -58,13 +60,6 @@ profile %(profile)s flags=(attach_disconnected,mediate_deleted) {
 """
 
 
-def _one_stack(suite, runs_on):
-    """Each case runs on one lab stack (the enforced case on Debian 12, the refused one on Debian 13): the opaque
-    seed's handling is the same code on both, and each harden run in a TCG VM costs minutes of make test."""
-    if suite != runs_on:
-        pytest.skip("this case runs in the %s VM" % runs_on)
-
-
 def _harden(inventory, tmp_path, name, content, workload):
     varfile = tmp_path / "vars.json"
     varfile.write_text(json.dumps({
@@ -103,7 +98,7 @@ def _clean_up(inventory, name):
 
 def test_vm_harden_enforces_an_apparmor_content_seed_as_written_without_seccomp_profiles(
         lab_inventory, tmp_path, lab_suite):
-    _one_stack(lab_suite, "bookworm")
+    one_stack(lab_suite, "bookworm", SEED_ON_ONE_STACK)
     name = "rbtest-vm-content"
     profile = "confine-" + name
     content = COVERING % {"profile": profile}
@@ -137,7 +132,7 @@ def test_vm_harden_enforces_an_apparmor_content_seed_as_written_without_seccomp_
 
 
 def test_vm_an_apparmor_content_seed_that_misses_a_need_is_refused_not_widened(lab_inventory, tmp_path, lab_suite):
-    _one_stack(lab_suite, "trixie")
+    one_stack(lab_suite, "trixie", SEED_ON_ONE_STACK)
     name = "rbtest-vm-narrow"
     profile = "confine-" + name
     content = NARROW % {"profile": profile}

@@ -1,10 +1,10 @@
-"""After the fleet rollout: the good hosts run the demo enforced, the broken host runs it under the baseline."""
+"""After the fleet rollout: the good host runs the demo enforced, the broken host runs it under the baseline."""
 
 from __future__ import annotations
 
 import json
 
-BROKEN = "confine-vm-3"
+BROKEN = "confine-vm-2"
 
 
 def _kernel_label(host):

@@ -1,6 +1,6 @@
 """After harden.yml the demo container runs under its own enforced AppArmor profile and seccomp filter in the lab VM,
 still does its job, and the attacks the runbook is meant to stop are refused by the kernel. The same tests run on
-Debian 12 (scenario vm) and Debian 13 (vm-trixie)."""
+Debian 12 (scenario vm) and Debian 13 (vm-trixie), and on the fleet's good host (scenario fleet)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+../../vm/tests/test_demo.py
