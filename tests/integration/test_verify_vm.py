@@ -125,8 +125,8 @@ def confined(**overrides):
 
 
 def test_enforced_profile_passes_then_a_denial_fails_it(vm, lab_suite):
-    one_stack(lab_suite, "trixie", "verify's checks of an enforced profile read the same /proc files and audit records "
-              "on both kernels; the Debian 12 VM proves them through the fleet's demo tests and the events tests")
+    one_stack(lab_suite, "bookworm", "verify's checks of an enforced profile read the same /proc files and audit "
+              "records on both kernels; the Debian 13 VM proves them through the hostile trial's verify stage")
     result = verify(vm, [confined()])
     assert not result.get("failed") and result["changed"] is False, result
     assert result["passed"] is True, result["failed_checks"]
@@ -289,7 +289,7 @@ def role_run(inventory, workdir, extra_vars, *args):
 
 
 def test_role_uses_state_json_as_the_start_of_enforcement(vm, lab_suite, tmp_path):
-    one_stack(lab_suite, "trixie", "the role's reading of state.json is the same on both stacks")
+    one_stack(lab_suite, "bookworm", "the role's reading of state.json is the same on both stacks")
     workdir = str(tmp_path)
     tripped_at = trip_profile(vm, ROLE_CONTAINER, ROLE_PROFILE)
     # By default only what this run's workload and health check are refused counts: the earlier denial (a blocked
