@@ -33,7 +33,7 @@ import threading
 import time
 
 import pytest
-from conftest import DOCKER, ROOT, ansible_playbook, start_playbook, vm_ssh
+from conftest import DOCKER, ROOT, ansible_playbook, one_stack, start_playbook, vm_ssh
 
 NAME = "rbtest-faults"
 PROFILE = "confine-" + NAME
@@ -263,8 +263,8 @@ VM_SUITE = "trixie"
 @pytest.mark.vm
 @pytest.mark.faults
 def test_killed_right_after_the_enforce_reload_the_next_run_converges(lab_suite, lab_inventory, tmp_path):
-    if lab_suite != VM_SUITE:
-        pytest.skip("the kill in the VM runs on %s (three runbook runs under TCG)" % VM_SUITE)
+    one_stack(lab_suite, VM_SUITE, "the kill and its re-runs are the same code on both stacks (three runbook runs "
+              "under TCG)")
     try:
         # Two runs on one VM: the second, started while the first holds the lock (its trial begins), stops at
         # once naming it and changes nothing; the first goes on until it is killed.

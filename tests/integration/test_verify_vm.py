@@ -149,8 +149,7 @@ def test_enforced_profile_passes_then_a_denial_fails_it(vm, lab_suite):
 def debian12_only(lab_suite):
     """One stack is enough for verify's journal reading: it is security_events' reader, which
     test_events_journal_vm proves on both, and a dozen verify runs in a TCG VM cost minutes of make test."""
-    if lab_suite != "bookworm":
-        pytest.skip("verify's journal reading is proven in the Debian 12 VM")
+    one_stack(lab_suite, "bookworm", "verify's journal reading is security_events' reader, proven on both stacks")
 
 
 @pytest.fixture
